@@ -1,2 +1,31 @@
-"""lensteer: locate misalignment directions and steer them at run time."""
+"""lensteer: locate misalignment directions in a language model and steer them at run time.
+
+>>> import lensteer
+>>> sorted(m["name"] for m in lensteer.bundled_models())
+['organism', 'smollm2-135m-instruct']
+"""
+from .chat import ChatTokens, MessageSpan, format_chat
+from .errors import LensteerError
+from .generation import Generation, generate
+from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
+from .models import ModelInfo, bundled_models, load_model, model_info
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "HOOK_POINTS",
+    "ChatTokens",
+    "Generation",
+    "LensteerError",
+    "MessageSpan",
+    "ModelInfo",
+    "bundled_models",
+    "canonical_name",
+    "check_model",
+    "format_chat",
+    "generate",
+    "hook_name",
+    "legacy_name",
+    "load_model",
+    "model_info",
+]

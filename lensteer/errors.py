@@ -1,0 +1,38 @@
+"""Exceptions that say what went wrong and what to do about it.
+
+Every error lensteer raises on bad input is a :class:`LensteerError`, so a notebook can catch
+them all at once::
+
+    >>> from lensteer.errors import LensteerError, UnknownModelError
+    >>> issubclass(UnknownModelError, LensteerError) and issubclass(UnknownModelError, ValueError)
+    True
+"""
+from __future__ import annotations
+
+
+class LensteerError(Exception):
+    """Base class of lensteer's errors."""
+
+
+class UnknownModelError(LensteerError, ValueError):
+    """The model name is neither a bundled model, a local directory nor a reachable hub id."""
+
+
+class ModelNotAvailableError(LensteerError, RuntimeError):
+    """A bundled model's files are missing (a package is not installed, or not trained yet)."""
+
+
+class IncompatibleVersionsError(LensteerError, RuntimeError):
+    """Installed library versions that are known to produce wrong results together."""
+
+
+class HookNameError(LensteerError, ValueError):
+    """A layer or hook point that does not exist on this model."""
+
+
+class ModelCheckError(LensteerError, RuntimeError):
+    """The model's hook points do not mean what lensteer assumes (see :func:`check_model`)."""
+
+
+class ChatFormatError(LensteerError, ValueError):
+    """Messages that cannot be formatted with the tokenizer's chat template."""
