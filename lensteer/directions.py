@@ -146,7 +146,7 @@ class TraitDirection:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TraitDirection":
         data = dict(data)
-        data["v_hat"] = torch.tensor(data["v_hat"], dtype=torch.float32)
+        data["v_hat"] = torch.as_tensor(data["v_hat"], dtype=torch.float32)
         if data.get("token_stats") is not None:
             data["token_stats"] = TokenStats.from_dict(data["token_stats"])
         known = {f.name for f in fields(cls)}
