@@ -23,7 +23,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from . import io
-from .errors import LensteerError
+from .errors import FitError, LensteerError
 from .models import ModelInfo, model_info
 
 FORMAT_VERSION = 1
@@ -177,3 +177,238 @@ class TraitDirection:
     def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, "..."]:
         """``⟨h, v̂⟩`` in float32 for any batch of activations."""
         return activations.to(torch.float32) @ self.v_hat.to(activations.device)
+
+
+# ====================================================================== fitting
+#: The fitting methods :func:`fit_direction` knows.
+METHODS = ("logistic", "mean_diff", "pca")
+
+
+def _as_f32(x: Any, what: str) -> Tensor:
+    t = torch.as_tensor(x).detach().to(torch.float32).cpu()
+    if t.ndim != 2:
+        raise FitError(f"{what} must be a 2-D [samples, d_model] array, got shape {tuple(t.shape)}.")
+    if not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).any(dim=1).sum())
+        raise FitError(
+            f"{what} contains NaN or infinite values in {bad} of {t.shape[0]} samples. Check the "
+            "model's dtype (float16 overflows are common: load it with dtype=torch.float32)."
+        )
+    return t
+
+
+def _check_classes(pos: Tensor, neg: Tensor, minimum: int = 2) -> None:
+    if pos.shape[1] != neg.shape[1]:
+        raise FitError(
+            f"Aligned and malicious embeddings have different widths ({pos.shape[1]} vs "
+            f"{neg.shape[1]}): they must come from the same hook point."
+        )
+    for label, t in (("aligned (class 1)", pos), ("malicious (class 0)", neg)):
+        if t.shape[0] < minimum:
+            raise FitError(
+                f"Only {t.shape[0]} {label} samples: a direction needs at least {minimum} samples "
+                "of each class. Single-class data cannot define a direction; add scenarios or "
+                "check the labels."
+            )
+
+
+def fit_logistic(
+    pos: Float[Tensor, "n_pos d_model"],
+    neg: Float[Tensor, "n_neg d_model"],
+    *,
+    C: float = 1.0,
+    max_iter: int = 5000,
+) -> tuple[Float[Tensor, "d_model"], float]:
+    """The paper's probe: L2 logistic regression (sklearn, lbfgs), aligned = class 1.
+
+    Returns ``(w, b)`` so that the logit of ``x`` is ``⟨w, x⟩ + b``.
+
+    >>> pos = torch.tensor([[2.0, 0.1], [3.0, -0.2], [2.5, 0.0]])
+    >>> w, b = fit_logistic(pos, -pos)
+    >>> bool(w[0] > 0)
+    True
+    """
+    import numpy as np
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
+    _check_classes(pos, neg)
+    x = torch.cat([pos, neg]).double().numpy()
+    y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
+    clf = LogisticRegression(C=C, solver="lbfgs", max_iter=max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
+    return torch.from_numpy(clf.coef_[0].copy()).to(torch.float32), float(clf.intercept_[0])
+
+
+def mean_difference(
+    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg d_model"]
+) -> Float[Tensor, "d_model"]:
+    """CAA / persona-vector direction: ``mean(pos) − mean(neg)`` (not normalised).
+
+    >>> mean_difference(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0]])).tolist()
+    [1.0, 1.0]
+    """
+    pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
+    _check_classes(pos, neg, minimum=1)
+    return pos.mean(0) - neg.mean(0)
+
+
+def pca_direction(
+    pos: Float[Tensor, "n d_model"], neg: Float[Tensor, "n d_model"]
+) -> Float[Tensor, "d_model"]:
+    """RepE direction: first principal component of paired differences ``pos[i] − neg[i]``.
+
+    The pairs are symmetrised (each difference with both signs, as RepE's random pair order
+    does on average), so the component is the top right singular vector of the difference
+    matrix; its sign is chosen so that the mean difference projects positively.
+
+    >>> pca_direction(torch.tensor([[2.0, 0.0], [3.0, 1.0]]), torch.zeros(2, 2)).shape
+    torch.Size([2])
+    """
+    pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
+    if pos.shape != neg.shape:
+        raise FitError(
+            f"PCA of paired differences needs one malicious sample per aligned sample, in the "
+            f"same order; got {pos.shape[0]} aligned and {neg.shape[0]} malicious."
+        )
+    _check_classes(pos, neg, minimum=1)
+    diffs = (pos - neg).double()
+    _, _, vh = torch.linalg.svd(diffs, full_matrices=False)
+    v = vh[0]
+    if float(diffs.mean(0) @ v) < 0:
+        v = -v
+    return v.to(torch.float32)
+
+
+def projection_stats(
+    pos_proj: Float[Tensor, "n_pos"], neg_proj: Float[Tensor, "n_neg"]
+) -> dict[str, float]:
+    """μ±, σ± (sample std, ddof = 1; 0 for a single sample) and Cohen's d (pooled sd).
+
+    >>> s = projection_stats(torch.tensor([1.0, 3.0]), torch.tensor([-1.0, -3.0]))
+    >>> s["mu_pos"], s["sigma_pos"], round(s["cohens_d"], 3)
+    (2.0, 1.4142135381698608, 2.828)
+    """
+    pos_proj, neg_proj = pos_proj.to(torch.float32), neg_proj.to(torch.float32)
+
+    def sd(x: Tensor) -> float:
+        return float(x.std()) if x.numel() > 1 else 0.0
+
+    n1, n2 = pos_proj.numel(), neg_proj.numel()
+    s1, s2 = sd(pos_proj), sd(neg_proj)
+    dof = n1 + n2 - 2
+    pooled = math.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / dof) if dof > 0 else 0.0
+    mu1, mu2 = float(pos_proj.mean()), float(neg_proj.mean())
+    gap = mu1 - mu2
+    d = gap / pooled if pooled > 0 else (math.copysign(math.inf, gap) if gap else 0.0)
+    return {"mu_pos": mu1, "sigma_pos": s1, "mu_neg": mu2, "sigma_neg": s2, "cohens_d": d}
+
+
+def token_stats(
+    pos_tokens: Float[Tensor, "n_pos_tokens"], neg_tokens: Float[Tensor, "n_neg_tokens"]
+) -> TokenStats:
+    """:class:`TokenStats` from per-token projections of aligned and malicious responses.
+
+    >>> ts = token_stats(torch.arange(101.0), -torch.arange(101.0))
+    >>> ts.percentile_pos(10), ts.mu_neg
+    (10.0, -50.0)
+    """
+    qs = torch.linspace(0, 1, 101, dtype=torch.float64)
+    out = {}
+    for key, x in (("pos", pos_tokens), ("neg", neg_tokens)):
+        x = torch.as_tensor(x).to(torch.float32).flatten()
+        if x.numel() == 0:
+            raise FitError(f"No per-token projections for the {key} class: token statistics need tokens.")
+        out[f"mu_{key}"] = float(x.mean())
+        out[f"sigma_{key}"] = float(x.std()) if x.numel() > 1 else 0.0
+        out[f"quantiles_{key}"] = torch.quantile(x.double(), qs).tolist()
+    return TokenStats(**out)
+
+
+def embeddings_hash(*arrays: Tensor) -> str:
+    """A short sha256 of float32 arrays (what a direction was fitted on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        t = torch.as_tensor(a).detach().to(torch.float32).contiguous().cpu()
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def fit_direction(
+    pos: Float[Tensor, "n_pos d_model"],
+    neg: Float[Tensor, "n_neg d_model"],
+    *,
+    method: str = "logistic",
+    layer: int = 0,
+    hook: str | None = None,
+    model: Any = None,
+    trait: str = "",
+    data_hash: str | None = None,
+    C: float = 1.0,
+    extra: dict[str, Any] | None = None,
+) -> TraitDirection:
+    """Fit a :class:`TraitDirection` on response embeddings (DESIGN.md §1.2), in float32.
+
+    ``method``: ``"logistic"`` (the paper's: v̂ = w/‖w‖, m = −b/‖w‖), ``"mean_diff"`` (CAA)
+    or ``"pca"`` (RepE; ``pos[i]`` and ``neg[i]`` must be a pair). For the last two, which have
+    no intercept, m is the midpoint ``(μ⁺ + μ⁻)/2``. ``model`` (optional) records the model's
+    identity and the canonical hook name.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> pos = torch.randn(20, 4, generator=g) + torch.tensor([2.0, 0, 0, 0])
+    >>> neg = torch.randn(20, 4, generator=g) - torch.tensor([2.0, 0, 0, 0])
+    >>> d = fit_direction(pos, neg, layer=3)
+    >>> d.hook, d.mu_pos > d.boundary > d.mu_neg, d.v_hat[0] > 0.8
+    ('blocks.3.hook_resid_post', True, tensor(True))
+    """
+    if method not in METHODS:
+        raise FitError(f"Unknown fitting method {method!r}; choose from {METHODS}.")
+    pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
+    _check_classes(pos, neg, minimum=2)
+    hook = hook or f"blocks.{layer}.hook_resid_post"
+    fit_extra: dict[str, Any] = {"n_pos": int(pos.shape[0]), "n_neg": int(neg.shape[0])}
+    if method == "logistic":
+        w, b = fit_logistic(pos, neg, C=C)
+        norm = float(w.norm())
+        if norm < 1e-12:
+            raise FitError("The logistic regression found no direction (w = 0): the classes coincide.")
+        v_hat, boundary = w / norm, -b / norm
+        fit_extra.update(C=C, w_norm=norm, intercept=b)
+    else:
+        v = mean_difference(pos, neg) if method == "mean_diff" else pca_direction(pos, neg)
+        if float(v.norm()) < 1e-12:
+            raise FitError(f"The {method} direction is zero: the class means coincide.")
+        v_hat, boundary = v / v.norm(), None
+    stats = projection_stats(pos @ v_hat, neg @ v_hat)
+    if boundary is None:
+        boundary = (stats["mu_pos"] + stats["mu_neg"]) / 2
+    d = stats.pop("cohens_d")
+    fit_extra["cohens_d"] = d if math.isfinite(d) else None
+    fit_extra.update(extra or {})
+    info: dict[str, Any] = {}
+    canonical = ""
+    if model is not None:
+        from .hooks import canonical_name
+
+        info = model_info(model).to_dict()
+        canonical = canonical_name(model, hook)
+    return TraitDirection(
+        v_hat=v_hat,
+        boundary=boundary,
+        layer=layer,
+        hook=hook,
+        hook_canonical=canonical,
+        method=method,
+        trait=trait,
+        model=info,
+        data_hash=data_hash or embeddings_hash(pos, neg),
+        extra=fit_extra,
+        **stats,
+    )

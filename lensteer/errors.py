@@ -36,3 +36,15 @@ class ModelCheckError(LensteerError, RuntimeError):
 
 class ChatFormatError(LensteerError, ValueError):
     """Messages that cannot be formatted with the tokenizer's chat template."""
+
+
+class FitError(LensteerError, ValueError):
+    """Data that cannot define a direction or a held-out score (one class, NaN, too few samples)."""
+
+
+class ActivationError(LensteerError, ValueError):
+    """Sequences or spans that cannot be pooled (an empty response, a span outside the tokens)."""
+
+
+class TraitFileError(LensteerError, ValueError):
+    """A trait file that is missing, malformed, or names a trait that does not exist."""
