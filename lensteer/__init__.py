@@ -4,11 +4,14 @@
 >>> sorted(m["name"] for m in lensteer.bundled_models())
 ['organism', 'smollm2-135m-instruct']
 """
+from .activations import PooledActivations, collect_activations
 from .chat import ChatTokens, MessageSpan, format_chat
+from .directions import TokenStats, TraitDirection, fit_direction, fit_logistic, mean_difference, pca_direction
 from .errors import LensteerError
 from .generation import Generation, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
 from .models import ModelInfo, bundled_models, load_model, model_info
+from .traits import Scenario, Trait, load_trait
 
 __version__ = "0.1.0"
 
@@ -19,13 +22,24 @@ __all__ = [
     "LensteerError",
     "MessageSpan",
     "ModelInfo",
+    "PooledActivations",
+    "Scenario",
+    "TokenStats",
+    "Trait",
+    "TraitDirection",
     "bundled_models",
     "canonical_name",
     "check_model",
+    "collect_activations",
+    "fit_direction",
+    "fit_logistic",
     "format_chat",
     "generate",
     "hook_name",
     "legacy_name",
     "load_model",
+    "load_trait",
+    "mean_difference",
     "model_info",
+    "pca_direction",
 ]
