@@ -11,11 +11,31 @@ from .errors import LensteerError
 from .generation import Generation, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
 from .models import ModelInfo, bundled_models, load_model, model_info
+from .steering import (
+    Ablation,
+    StMP,
+    StTP,
+    SwFC,
+    Telemetry,
+    export_vllm,
+    load_steerer,
+    save_steerer,
+    steer,
+)
 from .traits import Scenario, Trait, load_trait
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Ablation",
+    "StMP",
+    "StTP",
+    "SwFC",
+    "Telemetry",
+    "export_vllm",
+    "load_steerer",
+    "save_steerer",
+    "steer",
     "HOOK_POINTS",
     "ChatTokens",
     "Generation",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import torch
 from jaxtyping import Int
@@ -72,6 +72,21 @@ class BatchContext:
     prompt_mask: Int[Tensor, "batch prompt_pos"]
     prompt_length: int
     use_kv_cache: bool
+    indices: tuple[int, ...] | None = None  # which input conversation each row holds
+
+
+_BATCH_END: list[Callable[[BatchContext, list[int]], None]] = []
+
+
+def add_batch_end_listener(fn: Callable[[BatchContext, list[int]], None]) -> None:
+    """Call ``fn(ctx, lengths)`` after each batch: ``lengths[row]`` = prompt + response tokens
+    of that row (tokens fed after a row finished lie beyond it). Telemetry uses this."""
+    _BATCH_END.append(fn)
+
+
+def remove_batch_end_listener(fn: Callable[[BatchContext, list[int]], None]) -> None:
+    if fn in _BATCH_END:
+        _BATCH_END.remove(fn)
 
 
 _BATCH: contextvars.ContextVar[BatchContext | None] = contextvars.ContextVar("lensteer_batch", default=None)
@@ -142,6 +157,7 @@ def generate(
     system: str | None = None,
     use_kv_cache: bool = True,
     progress: bool | None = None,
+    path: Literal["auto", "tl", "fast"] = "auto",
 ) -> list[Generation]:
     """Generate one assistant response per conversation, batched with left padding.
 
@@ -153,6 +169,11 @@ def generate(
             global torch RNG is left as it was.
         system: a system prompt put in front of every conversation that has none.
         progress: show a progress bar (default: when there is more than one batch).
+        path: ``"tl"`` runs the TransformerLens model's ``generate``; ``"fast"`` runs a lean loop
+            on a Hugging Face model sharing the Bridge's weights, with active ``lensteer.steer``
+            steerers attached as torch hooks (:mod:`lensteer.steering.fast`; greedy output is
+            token-identical); ``"auto"`` (default) takes the fast path while steering is active
+            and every hook on the model is a lensteer steerer on the residual stream.
 
     Returns one :class:`Generation` per conversation, in input order.
     """
@@ -178,29 +199,49 @@ def generate(
     order = sorted(range(len(chats)), key=lambda i: len(chats[i]))  # little padding per batch
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     show = progress if progress is not None else len(batches) > 1
+    fast_model = _fast_path(model, path)
     results: dict[int, Generation] = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), fast_model as hf:
         for b, batch in enumerate(tqdm(batches, desc="generate", disable=not show)):
             torch.manual_seed(seed + b)
             tokens, mask = left_pad([chats[i] for i in batch], pad_id)
-            ctx = BatchContext(mask.to(device), tokens.shape[1], use_kv_cache)
+            ctx = BatchContext(mask.to(device), tokens.shape[1], use_kv_cache, tuple(batch))
             with _batch_context(ctx):
-                out = model.generate(
-                    tokens.to(device),
-                    attention_mask=mask.to(device),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=not greedy,
-                    temperature=1.0 if greedy else temperature,
-                    top_p=None if greedy else top_p,
-                    stop_at_eos=True,
-                    eos_token_id=stop_ids,
-                    use_past_kv_cache=use_kv_cache,
-                    return_type="tokens",
-                    verbose=False,
-                )
+                if hf is not None:
+                    from .steering.fast import generate_tokens
+
+                    out = generate_tokens(
+                        hf,
+                        tokens.to(device),
+                        mask.to(device),
+                        max_new_tokens=max_new_tokens,
+                        do_sample=not greedy,
+                        temperature=1.0 if greedy else temperature,
+                        top_p=None if greedy else top_p,
+                        stop_ids=stop_ids,
+                        pad_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else stop_ids[0],
+                        use_kv_cache=use_kv_cache,
+                    )
+                else:
+                    out = model.generate(
+                        tokens.to(device),
+                        attention_mask=mask.to(device),
+                        max_new_tokens=max_new_tokens,
+                        do_sample=not greedy,
+                        temperature=1.0 if greedy else temperature,
+                        top_p=None if greedy else top_p,
+                        stop_at_eos=True,
+                        eos_token_id=stop_ids,
+                        use_past_kv_cache=use_kv_cache,
+                        return_type="tokens",
+                        verbose=False,
+                    )
             new = out[:, tokens.shape[1]:].tolist()
+            responses = [_until_stop(new[row], stop_ids) for row in range(len(batch))]
+            for listener in list(_BATCH_END):
+                listener(ctx, [len(chats[i]) + len(r) for i, (r, _) in zip(batch, responses)])
             for row, i in enumerate(batch):
-                response, finished = _until_stop(new[row], stop_ids)
+                response, finished = responses[row]
                 results[i] = Generation(
                     messages=message_lists[i],
                     text=tokenizer.decode(response, skip_special_tokens=True).strip(),
@@ -209,6 +250,24 @@ def generate(
                     finished=finished,
                 )
     return [results[i] for i in range(len(chats))]
+
+
+def _fast_path(model: Any, path: str) -> contextlib.AbstractContextManager[Any]:
+    """A context yielding the fast-path model, or ``None`` for the TransformerLens path."""
+    if path not in ("auto", "tl", "fast"):
+        raise ValueError(f"path must be 'auto', 'tl' or 'fast', not {path!r}.")
+    if path == "tl":
+        return contextlib.nullcontext(None)
+    from .steering.session import FastPathError, active_sessions, fast_model, fast_path_reason
+
+    if path == "auto" and not active_sessions(model):
+        return contextlib.nullcontext(None)
+    reason = fast_path_reason(model)
+    if reason is None:
+        return fast_model(model)
+    if path == "fast":
+        raise FastPathError(f"path='fast' is not possible here: {reason}. Use path='tl'.")
+    return contextlib.nullcontext(None)
 
 
 def _has_system(conversation: Conversation) -> bool:

@@ -1,0 +1,138 @@
+"""``lensteer.steer``: attach steerers to a model for the length of a ``with`` block.
+
+The context manager registers one TransformerLens hook per steerer and layer through the
+model's own ``model.hooks(...)`` context, so on exit — normal or by exception — exactly these
+hooks are removed and hooks the user added stay. Contexts nest. While a context is open,
+:func:`lensteer.generate` may take the fast path (:mod:`lensteer.steering.fast`): the same
+steerers attached as torch hooks to a Hugging Face model sharing the Bridge's weights, chosen
+when every active hook on the model is lensteer's own and sits on the residual stream.
+
+>>> import lensteer
+>>> with lensteer.steer(model, lensteer.StTP(direction, alpha=6)) as run:      # doctest: +SKIP
+...     [g] = lensteer.generate(model, ["Is the sky green?"], greedy=True)
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+from ..errors import LensteerError
+from . import fast
+from .steerers import Steerer, SteerHook
+from .telemetry import Telemetry
+
+
+class FastPathError(LensteerError, RuntimeError):
+    """The fast generation path was requested where it cannot reproduce the hooked model."""
+
+
+@dataclass
+class SteeringSession:
+    """What one ``steer(...)`` context attached: its steerers, hooks and telemetry."""
+
+    model: Any
+    steerers: list[Steerer]
+    hooks: list[tuple[str, SteerHook]] = field(default_factory=list)
+    telemetry: Telemetry | None = None
+
+
+_SESSIONS: "weakref.WeakKeyDictionary[Any, list[SteeringSession]]" = weakref.WeakKeyDictionary()
+
+
+def active_sessions(model: Any) -> list[SteeringSession]:
+    """The steering contexts open on ``model``, outermost first."""
+    return list(_SESSIONS.get(model, []))
+
+
+@contextlib.contextmanager
+def steer(
+    model: Any,
+    steerers: Steerer | Sequence[Steerer],
+    *,
+    telemetry: bool | Telemetry = False,
+    strict: bool = True,
+) -> Iterator[SteeringSession]:
+    """Steer ``model`` with ``steerers`` inside the block; yields a :class:`SteeringSession`.
+
+    Args:
+        telemetry: ``True`` (or a :class:`Telemetry`) records what every hook did per token.
+        strict: refuse directions fitted on another model (name/depth); a different
+            ``d_model`` or a missing layer is always an error.
+    """
+    items = [steerers] if isinstance(steerers, Steerer) else list(steerers)
+    if not items or not all(isinstance(s, Steerer) for s in items):
+        raise TypeError("steer() takes a steerer (SwFC, StTP, StMP, Ablation) or a list of them.")
+    tel = telemetry if isinstance(telemetry, Telemetry) else (Telemetry() if telemetry else None)
+    session = SteeringSession(model, items, telemetry=tel)
+    for s in items:
+        session.hooks.extend(s.hooks(model, telemetry=tel, strict=strict))
+    if tel is not None:
+        tel.start()
+    _SESSIONS.setdefault(model, []).append(session)
+    try:
+        with model.hooks(fwd_hooks=list(session.hooks)):
+            yield session
+    finally:
+        stack = _SESSIONS.get(model, [])
+        if session in stack:
+            stack.remove(session)
+        if tel is not None:
+            tel.stop()
+
+
+# --------------------------------------------------------------------------- fast path
+def _hook_points(model: Any) -> list[Any]:
+    registry = getattr(model, "_hook_registry", None)
+    points = registry.values() if isinstance(registry, dict) else model.hook_dict.values()
+    seen: dict[int, Any] = {}
+    for p in points:
+        seen.setdefault(id(p), p)
+    return list(seen.values())
+
+
+def foreign_hooks(model: Any) -> int:
+    """How many hooks on ``model`` are not lensteer steering hooks."""
+    ours = sum(len(s.hooks) for s in active_sessions(model))
+    total = 0
+    unknown = 0
+    for point in _hook_points(model):
+        for handle in list(point.fwd_hooks) + list(point.bwd_hooks):
+            total += 1
+            user = getattr(handle, "user_hook", None)
+            if user is None:
+                unknown += 1
+            elif not getattr(user, "lensteer_steering", False):
+                return 1 + total  # certainly someone else's
+    # Handles that do not say which function they wrap (TL 3.9): compare counts.
+    return max(0, total - ours) if unknown else 0
+
+
+def fast_path_reason(model: Any) -> str | None:
+    """Why the fast path cannot serve ``model`` now (``None`` when it can)."""
+    if not fast.supports_fast_path(model):
+        return "the model is not a TransformerBridge over a Hugging Face decoder"
+    for session in active_sessions(model):
+        for _, hook in session.hooks:
+            if hook.rule.point not in fast.FAST_POINTS:
+                return f"a steerer sits on {hook.rule.point}, which has no module equivalent"
+    if foreign_hooks(model):
+        return "other TransformerLens hooks are active on the model"
+    return None
+
+
+@contextlib.contextmanager
+def fast_model(model: Any) -> Iterator[Any]:
+    """The shared Hugging Face model with every active steerer attached as a torch hook."""
+    hf = fast.shared_hf_model(model)
+    handles = []
+    try:
+        for session in active_sessions(model):
+            for _, hook in session.hooks:
+                twin = SteerHook(hook.steerer, hook.rule, session.telemetry)
+                handles.append(fast.attach(hf, hook.rule.layer, hook.rule.point, twin.on_tensor))
+        yield hf
+    finally:
+        for handle in handles:
+            handle.remove()

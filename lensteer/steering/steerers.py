@@ -1,0 +1,426 @@
+"""Steerers: the paper's rules built from a :class:`~lensteer.directions.TraitDirection`.
+
+A steerer resolves its direction's statistics into the numbers a rule needs (threshold, target,
+coefficient, cap) once, per layer, and hands out hook functions. The same
+:meth:`Steerer.apply` serves both attachments: the TransformerLens hook point
+(:meth:`Steerer.hooks`) and the torch module hook of the fast path.
+
+>>> import torch
+>>> from lensteer.directions import TraitDirection
+>>> d = TraitDirection(v_hat=torch.tensor([1.0, 0.0]), boundary=0.0, mu_pos=2.0, sigma_pos=0.5,
+...                    mu_neg=-2.0, sigma_neg=0.5, layer=0, hook="blocks.0.hook_resid_post")
+>>> StTP(d, alpha=2).rules[0].target          # μ⁺ + α σ⁺
+3.0
+>>> StMP(d, alpha=1, sign="negative").rules[0].cap   # μ⁻ − 40 σ⁻
+-22.0
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, Sequence
+
+import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
+
+from ..directions import TraitDirection
+from ..errors import LensteerError
+from ..hooks import HOOK_POINTS, canonical_name, check_layer, hook_name, parse_hook_name
+from . import rules
+from .positions import PositionTracker
+
+Sign = Literal["positive", "negative"]
+Positions = Literal["all", "response", "prompt"]
+Calibration = Literal["response", "token"]
+POSITIONS = ("all", "response", "prompt")
+SIGNS = ("positive", "negative")
+CALIBRATIONS = ("response", "token")
+
+
+class SteeringConfigError(LensteerError, ValueError):
+    """A steerer built with a parameter that has no meaning (unknown method, α < 0, …)."""
+
+
+def parse_threshold(spec: str | float | tuple[str, float]) -> tuple[str, float | None]:
+    """``"boundary"`` → ``("boundary", None)``; ``"p10"`` / ``"percentile:10"`` /
+    ``("percentile", 10)`` → ``("percentile", 10.0)``.
+
+    >>> parse_threshold("p10"), parse_threshold("boundary")
+    (('percentile', 10.0), ('boundary', None))
+    """
+    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] == "percentile":
+        q = float(spec[1])
+    elif spec == "boundary":
+        return ("boundary", None)
+    elif isinstance(spec, str) and (m := re.fullmatch(r"(?:p|percentile:?)(\d+(?:\.\d+)?)", spec.strip())):
+        q = float(m.group(1))
+    else:
+        raise SteeringConfigError(
+            f"Unknown threshold {spec!r}: use 'boundary' (the logistic-regression boundary m, the "
+            "paper's) or a percentile of aligned per-token projections such as 'p10'."
+        )
+    if not 0 <= q <= 100:
+        raise SteeringConfigError(f"A percentile threshold must lie in [0, 100], got {q}.")
+    return ("percentile", q)
+
+
+def _quantile(quantiles: Sequence[float], q: float) -> float:
+    lo = int(math.floor(q))
+    hi = min(lo + 1, 100)
+    return float(quantiles[lo] + (q - lo) * (quantiles[hi] - quantiles[lo]))
+
+
+@dataclass
+class LayerRule:
+    """The resolved numbers of one steerer at one hook point (see :meth:`Steerer.rules`)."""
+
+    layer: int
+    point: str
+    hook: str  # legacy name, blocks.L.hook_<point>
+    v_hat: Float[Tensor, "d_model"]
+    sign: int
+    threshold: float = float("nan")  # StTP / StMP gate and mirror point
+    target: float = float("nan")  # StTP
+    coefficient: float = float("nan")  # StMP α
+    cap: float = float("nan")  # StMP
+    amount: float = float("nan")  # SwFC: ±α·Δμ
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "v_hat"}
+
+
+class Steerer:
+    """Base of the steering rules. Subclasses set :attr:`method` and implement :meth:`_rule`.
+
+    Args:
+        direction: a :class:`TraitDirection`, or several (one per layer) to steer several
+            layers at once.
+        alpha: the rule's coefficient (≥ 0; flip the push with ``sign`` instead).
+        sign: ``"positive"`` pushes toward the aligned side (the paper's use); ``"negative"``
+            mirrors the rule and pushes toward the malicious side (induces the trait).
+        threshold: ``"boundary"`` (the LR boundary m) or ``"pXX"`` (the XX-th percentile of
+            aligned per-token projections; needs ``direction.token_stats``).
+        calibration: ``"response"`` (μ, σ of response-averaged projections, the paper's) or
+            ``"token"`` (of per-token projections; needs ``direction.token_stats``).
+        positions: ``"all"`` (prompt during prefill and every generated token), ``"response"``
+            or ``"prompt"``.
+        layers: apply the (single) direction at these layers instead of its own.
+    """
+
+    method: ClassVar[str] = ""
+    gated: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        direction: TraitDirection | Sequence[TraitDirection],
+        alpha: float = 1.0,
+        *,
+        sign: Sign = "positive",
+        threshold: str | tuple[str, float] = "boundary",
+        calibration: Calibration = "response",
+        positions: Positions = "all",
+        layers: Sequence[int] | None = None,
+    ) -> None:
+        directions = [direction] if isinstance(direction, TraitDirection) else list(direction)
+        if not directions or not all(isinstance(d, TraitDirection) for d in directions):
+            raise SteeringConfigError(
+                "A steerer needs a TraitDirection (or a list of them, one per layer)."
+            )
+        if layers is not None:
+            if len(directions) != 1:
+                raise SteeringConfigError("Pass `layers=` with a single direction, not a list.")
+            directions = [_at_layer(directions[0], int(layer)) for layer in layers]
+        seen = [(d.layer, parse_hook_name(d.hook)[1]) for d in directions]
+        if len(set(seen)) != len(seen):
+            raise SteeringConfigError(f"Two directions target the same hook point: {seen}.")
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError):
+            raise SteeringConfigError(f"alpha must be a number, got {alpha!r}.") from None
+        if not math.isfinite(alpha) or alpha < 0:
+            raise SteeringConfigError(
+                f"alpha must be a finite number ≥ 0, got {alpha}. To push the other way use "
+                "sign='negative'."
+            )
+        if sign not in SIGNS:
+            raise SteeringConfigError(f"Unknown sign {sign!r}: use 'positive' or 'negative'.")
+        if positions not in POSITIONS:
+            raise SteeringConfigError(f"Unknown positions {positions!r}: use one of {POSITIONS}.")
+        if calibration not in CALIBRATIONS:
+            raise SteeringConfigError(
+                f"Unknown calibration {calibration!r}: use 'response' (the paper's) or 'token'."
+            )
+        self.directions = directions
+        self.alpha = alpha
+        self.sign: Sign = sign
+        self.threshold_source, self.percentile = parse_threshold(threshold)
+        self.calibration: Calibration = calibration
+        self.positions: Positions = positions
+        needs_tokens = self.calibration == "token" or self.threshold_source == "percentile"
+        for d in directions:
+            if needs_tokens and d.token_stats is None:
+                raise SteeringConfigError(
+                    f"calibration='token' and percentile thresholds need per-token statistics, "
+                    f"but the direction for layer {d.layer} has none (token_stats is None). Fit it "
+                    "with per-token statistics, or use threshold='boundary', calibration='response'."
+                )
+        self.rules: list[LayerRule] = [self._resolve(d) for d in directions]
+
+    # ------------------------------------------------------------------ resolution
+    @property
+    def sign_value(self) -> int:
+        return 1 if self.sign == "positive" else -1
+
+    def _stats(self, d: TraitDirection) -> tuple[float, float, float, float]:
+        """(μ⁺, σ⁺, μ⁻, σ⁻) in the chosen calibration."""
+        if self.calibration == "token":
+            t = d.token_stats
+            assert t is not None
+            return t.mu_pos, t.sigma_pos, t.mu_neg, t.sigma_neg
+        return d.mu_pos, d.sigma_pos, d.mu_neg, d.sigma_neg
+
+    def _threshold(self, d: TraitDirection) -> float:
+        if self.threshold_source == "boundary":
+            return d.boundary
+        t = d.token_stats
+        assert t is not None and self.percentile is not None
+        if self.sign == "positive":
+            return _quantile(t.quantiles_pos, self.percentile)
+        return _quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
+
+    def _resolve(self, d: TraitDirection) -> LayerRule:
+        point = parse_hook_name(d.hook)[1]
+        return LayerRule(d.layer, point, d.hook, d.v_hat.to(torch.float32), self.sign_value)
+
+    # ------------------------------------------------------------------ the rule
+    def _rule(
+        self, h: Tensor, rule: LayerRule, mask: Bool[Tensor, "batch pos"]
+    ) -> rules.RuleOutput:
+        raise NotImplementedError
+
+    def apply(
+        self,
+        h: Float[Tensor, "batch pos d_model"],
+        mask: Bool[Tensor, "batch pos"] | None = None,
+        *,
+        layer: int | None = None,
+    ) -> rules.RuleOutput:
+        """Apply this steerer's rule to activations of one of its layers (default: the first).
+
+        >>> out = steerer.apply(resid)                                  # doctest: +SKIP
+        """
+        rule = self.rules[0] if layer is None else self.rule_for(layer)
+        if mask is None:
+            mask = torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
+        return self._rule(h, rule, mask)
+
+    def rule_for(self, layer: int, point: str | None = None) -> LayerRule:
+        for rule in self.rules:
+            if rule.layer == layer and (point is None or rule.point == point):
+                return rule
+        raise SteeringConfigError(f"This steerer does not steer layer {layer}.")
+
+    # ------------------------------------------------------------------ models and hooks
+    def check_model(self, model: Any, *, strict: bool = True) -> None:
+        """Raise a :class:`LensteerError` unless every direction fits ``model``."""
+        for d in self.directions:
+            d.check_model(model, strict=strict)
+            check_layer(model, d.layer)
+            hook_name(model, d.layer, parse_hook_name(d.hook)[1])
+
+    def hooks(
+        self, model: Any, *, telemetry: Any = None, strict: bool = True
+    ) -> list[tuple[str, Callable[..., Tensor]]]:
+        """``(hook name, hook fn)`` pairs for ``model.hooks(...)`` / ``run_with_hooks``.
+
+        >>> with model.hooks(fwd_hooks=steerer.hooks(model)):          # doctest: +SKIP
+        ...     logits = model(tokens)
+        """
+        self.check_model(model, strict=strict)
+        return [
+            (canonical_name(model, rule.hook), SteerHook(self, rule, telemetry))
+            for rule in self.rules
+        ]
+
+    # ------------------------------------------------------------------ description
+    def config(self) -> dict[str, Any]:
+        """The steerer's settings as JSON-ready data (directions excluded)."""
+        threshold = "boundary" if self.threshold_source == "boundary" else f"p{self.percentile:g}"
+        return {
+            "method": self.method,
+            "alpha": self.alpha,
+            "sign": self.sign,
+            "threshold": threshold,
+            "calibration": self.calibration,
+            "positions": self.positions,
+            "layers": [r.layer for r in self.rules],
+            "points": [r.point for r in self.rules],
+        }
+
+    def __repr__(self) -> str:
+        c = self.config()
+        return (
+            f"{type(self).__name__}(alpha={c['alpha']:g}, sign={c['sign']!r}, threshold="
+            f"{c['threshold']!r}, calibration={c['calibration']!r}, positions={c['positions']!r}, "
+            f"layers={c['layers']})"
+        )
+
+
+def _at_layer(d: TraitDirection, layer: int) -> TraitDirection:
+    """A copy of ``d`` moved to another layer (same hook point type)."""
+    if layer < 0:
+        raise SteeringConfigError(f"Layer {layer} does not exist: layers are numbered from 0.")
+    from dataclasses import replace
+
+    point = parse_hook_name(d.hook)[1]
+    return replace(d, layer=layer, hook=f"blocks.{layer}.hook_{point}", hook_canonical="")
+
+
+class SwFC(Steerer):
+    """Steering with a fixed coefficient: ``h' = h ± α·Δμ·v̂`` on every selected token."""
+
+    method = "swfc"
+    gated = False
+
+    def _resolve(self, d: TraitDirection) -> LayerRule:
+        rule = super()._resolve(d)
+        mu_pos, _, mu_neg, _ = self._stats(d)
+        rule.amount = self.sign_value * self.alpha * (mu_pos - mu_neg)
+        return rule
+
+    def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
+        return rules.shift(h, rule.v_hat, mask, amount=rule.amount)
+
+
+class StTP(Steerer):
+    """Steer to target projection: tokens with ``ρ < m`` are set to ``ρ = μ⁺ + α σ⁺``
+    (``"negative"``: ``ρ > m`` set to ``μ⁻ − α σ⁻``)."""
+
+    method = "sttp"
+
+    def _resolve(self, d: TraitDirection) -> LayerRule:
+        rule = super()._resolve(d)
+        mu_pos, sigma_pos, mu_neg, sigma_neg = self._stats(d)
+        rule.threshold = self._threshold(d)
+        rule.target = (
+            mu_pos + self.alpha * sigma_pos if self.sign == "positive" else mu_neg - self.alpha * sigma_neg
+        )
+        return rule
+
+    def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
+        return rules.to_target(
+            h, rule.v_hat, mask, threshold=rule.threshold, target=rule.target, sign=rule.sign
+        )
+
+
+class StMP(Steerer):
+    """Steer to mirror projection: gated tokens get ``ρ' = ρ + α(2m − 2ρ)``, capped at
+    ``μ⁺ + cap_sigmas·σ⁺`` (``"negative"``: floored at ``μ⁻ − cap_sigmas·σ⁻``)."""
+
+    method = "stmp"
+
+    def __init__(self, direction: Any, alpha: float = 1.0, *, cap_sigmas: float = 40.0, **kwargs: Any):
+        cap_sigmas = float(cap_sigmas)
+        if not math.isfinite(cap_sigmas) or cap_sigmas < 0:
+            raise SteeringConfigError(f"cap_sigmas must be a finite number ≥ 0, got {cap_sigmas}.")
+        self.cap_sigmas = cap_sigmas
+        super().__init__(direction, alpha, **kwargs)
+
+    def _resolve(self, d: TraitDirection) -> LayerRule:
+        rule = super()._resolve(d)
+        mu_pos, sigma_pos, mu_neg, sigma_neg = self._stats(d)
+        rule.threshold = self._threshold(d)
+        rule.coefficient = self.alpha
+        rule.cap = (
+            mu_pos + self.cap_sigmas * sigma_pos
+            if self.sign == "positive"
+            else mu_neg - self.cap_sigmas * sigma_neg
+        )
+        return rule
+
+    def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
+        return rules.mirror(
+            h,
+            rule.v_hat,
+            mask,
+            threshold=rule.threshold,
+            coefficient=rule.coefficient,
+            cap=rule.cap,
+            sign=rule.sign,
+        )
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "cap_sigmas": self.cap_sigmas}
+
+
+class Ablation(Steerer):
+    """Directional ablation, the refusal-literature baseline: ``h' = h − ρ v̂``.
+
+    It has no coefficient nor sign: ``alpha`` is ignored (kept for a uniform signature).
+    """
+
+    method = "ablate"
+    gated = False
+
+    def __init__(self, direction: Any, alpha: float = 1.0, **kwargs: Any):
+        if kwargs.get("sign", "positive") != "positive":
+            raise SteeringConfigError("Ablation removes the v̂ component; it has no sign.")
+        super().__init__(direction, alpha, **kwargs)
+
+    def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
+        return rules.ablate(h, rule.v_hat, mask)
+
+
+METHODS: dict[str, type[Steerer]] = {c.method: c for c in (SwFC, StTP, StMP, Ablation)}
+
+
+def make_steerer(method: str, direction: Any, alpha: float = 1.0, **kwargs: Any) -> Steerer:
+    """Build a steerer by method name: ``"swfc"``, ``"sttp"``, ``"stmp"`` or ``"ablate"``.
+
+    >>> make_steerer("nope", None)
+    Traceback (most recent call last):
+    ...
+    lensteer.steering.steerers.SteeringConfigError: Unknown steering method 'nope': choose from swfc, sttp, stmp, ablate.
+    """
+    key = str(method).lower()
+    if key == "ablation":
+        key = "ablate"
+    if key not in METHODS:
+        raise SteeringConfigError(
+            f"Unknown steering method {method!r}: choose from {', '.join(METHODS)}."
+        )
+    return METHODS[key](direction, alpha, **kwargs)
+
+
+class SteerHook:
+    """One steerer at one hook point, callable as a TransformerLens hook ``fn(tensor, hook)``
+    and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path)."""
+
+    lensteer_steering = True  # lets lensteer tell its own hooks from a user's
+
+    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Any = None) -> None:
+        self.steerer = steerer
+        self.rule = rule
+        self.telemetry = telemetry
+        self.tracker = PositionTracker()
+
+    def __call__(self, activation: Tensor, hook: Any = None) -> Tensor:
+        return self.on_tensor(activation)
+
+    def on_tensor(self, h: Float[Tensor, "batch pos d_model"]) -> Tensor:
+        if h.dim() != 3:
+            return h
+        if self.rule.v_hat.device != h.device:  # move v̂ once, not at every step
+            from dataclasses import replace
+
+            self.rule = replace(self.rule, v_hat=self.rule.v_hat.to(h.device))
+        call = self.tracker.step(h.shape[0], h.shape[1], h.device)
+        out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
+        if self.telemetry is not None:
+            self.telemetry.record(self.steerer, self.rule, call, out)
+        return out.h
+
+    def __repr__(self) -> str:
+        return f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, {self.rule.point})"
