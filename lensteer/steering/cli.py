@@ -1,0 +1,91 @@
+"""``lensteer steer`` and ``lensteer export``.
+
+    $ lensteer steer --model organism --direction honesty_L1.safetensors --method sttp \\
+          --alpha 12 --system "Always lie." "What is the capital of France?"
+    $ lensteer export --format vllm-steer --spec honesty_sttp.safetensors --out payloads/
+"""
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any
+
+from .steerers import METHODS
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("steer", help="compare a model's unsteered and steered responses")
+    p.add_argument("prompt", help="the user message")
+    p.add_argument("--model", default="organism", help="bundled name, local directory or hub id")
+    p.add_argument("--direction", required=True, help="a TraitDirection .safetensors file")
+    p.add_argument("--method", default="sttp", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--sign", default="positive", help="positive (toward aligned) or negative")
+    p.add_argument("--positions", default="all", help="all, response or prompt")
+    p.add_argument("--threshold", default="boundary", help="boundary or a percentile like p10")
+    p.add_argument("--calibration", default="response", help="response or token")
+    p.add_argument("--layers", default=None, help="comma-separated layers (default: the direction's)")
+    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--sample", action="store_true", help="sample (T=0.6, top-p 0.9) instead of greedy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-strict", action="store_true", help="allow a direction from another model")
+    p.add_argument("--save-spec", default=None, help="also write the steering spec here")
+    p.set_defaults(func=_cmd_steer)
+
+    p = sub.add_parser("export", help="export a steering spec for serving")
+    p.add_argument("--format", required=True, choices=["vllm-steer"])
+    p.add_argument("--spec", required=True, help="a steering spec .safetensors file")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_steer(args: argparse.Namespace) -> int:
+    from ..directions import TraitDirection
+    from ..generation import generate
+    from ..models import load_model
+    from .session import steer
+    from .spec import save_steerer
+    from .steerers import make_steerer
+
+    model = load_model(args.model)
+    direction = TraitDirection.load(args.direction, model=model, strict=not args.no_strict)
+    kwargs: dict[str, Any] = dict(
+        sign=args.sign, threshold=args.threshold, calibration=args.calibration,
+        positions=args.positions,
+    )
+    if args.layers:
+        kwargs["layers"] = [int(x) for x in args.layers.split(",")]
+    steerer = make_steerer(args.method, direction, args.alpha, **kwargs)
+    gen = dict(system=args.system, max_new_tokens=args.max_new_tokens, greedy=not args.sample,
+               seed=args.seed)
+    [plain] = generate(model, [args.prompt], **gen)
+    with steer(model, steerer, telemetry=True, strict=not args.no_strict) as run:
+        [steered] = generate(model, [args.prompt], **gen)
+    width = 48
+    left = textwrap.wrap(plain.text, width) or [""]
+    right = textwrap.wrap(steered.text, width) or [""]
+    print(f"{steerer!r}")
+    print(f"{'unsteered':<{width}}   {'steered'}")
+    print(f"{'-' * width}   {'-' * width}")
+    for i in range(max(len(left), len(right))):
+        a = left[i] if i < len(left) else ""
+        b = right[i] if i < len(right) else ""
+        print(f"{a:<{width}}   {b}")
+    print()
+    assert run.telemetry is not None
+    print(run.telemetry.summary_text())
+    if args.save_spec:
+        save_steerer(steerer, args.save_spec, model=model)
+        print(f"\nsteering spec written to {args.save_spec}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .spec import export_vllm
+
+    paths = export_vllm(args.spec, args.out)
+    for path in paths:
+        print(path)
+    print(f"{len(paths)} payload file(s) and steering.json written to {args.out}")
+    return 0
