@@ -10,6 +10,7 @@ from .directions import TokenStats, TraitDirection, fit_direction, fit_logistic,
 from .errors import LensteerError
 from .generation import Generation, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
+from .locate import LocateResult, LocateRow, locate
 from .models import ModelInfo, bundled_models, load_model, model_info
 from .steering import (
     Ablation,
@@ -40,6 +41,8 @@ __all__ = [
     "ChatTokens",
     "Generation",
     "LensteerError",
+    "LocateResult",
+    "LocateRow",
     "MessageSpan",
     "ModelInfo",
     "PooledActivations",
@@ -59,6 +62,7 @@ __all__ = [
     "legacy_name",
     "load_model",
     "load_trait",
+    "locate",
     "mean_difference",
     "model_info",
     "pca_direction",

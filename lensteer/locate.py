@@ -1,0 +1,545 @@
+"""The layer sweep: where is the trait linearly readable, and which directions does steering get?
+
+:func:`locate` builds the contrastive set (on-policy generations under aligned and malicious
+system prompts), pools response-mean activations for every requested layer and hook point in
+one pass per batch, and for every site reports held-out probe accuracy and AUROC (GroupKFold,
+grouped by scenario, so no scenario sits in both train and test), Cohen's d of the
+projections, cos(direction, mean difference), the boundary m and μ±, σ±, and the per-token gate
+rate on neutral text: the share of tokens of aligned, trait-free conversations whose projection
+falls below m (the paper's untested worry that m, fit on response averages, fires on single
+tokens). It fits one :class:`~lensteer.directions.TraitDirection` per site on all the data,
+with per-token statistics for per-token calibration.
+
+>>> import lensteer
+>>> model = lensteer.load_model("organism")                                     # doctest: +SKIP
+>>> result = lensteer.locate(model, "honesty")                                  # doctest: +SKIP
+>>> print(result.table())                                                       # doctest: +SKIP
+>>> result.direction(2).save("honesty_L2.safetensors")                          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from . import io
+from .activations import collect_activations, resolve_sites
+from .contrastive import ALIGNED, MALICIOUS, Sample, build_contrastive, build_neutral
+from .directions import (
+    METHODS,
+    TraitDirection,
+    fit_direction,
+    mean_difference,
+    projection_stats,
+    token_stats,
+)
+from .errors import FitError
+from .hooks import parse_hook_name
+from .models import model_info
+from .traits import Trait, load_trait
+
+FORMAT_VERSION = 1
+#: Held-out AUROC from which a site counts as separating the classes (for the recommendation).
+SEPARABLE_AUROC = 0.9
+
+
+@dataclass
+class LocateRow:
+    """The sweep's numbers at one (layer, hook point). ``None`` where not computed."""
+
+    layer: int
+    hook: str
+    point: str
+    accuracy: float
+    auroc: float
+    cohens_d: float | None
+    cos_mean_diff: float
+    boundary: float
+    mu_pos: float
+    sigma_pos: float
+    mu_neg: float
+    sigma_neg: float
+    delta_mu: float
+    gate_rate_neutral: float | None = None  # all tokens (prompt + response), what all-mode gates see
+    gate_rate_neutral_response: float | None = None  # response tokens only
+    gate_rate_aligned_tokens: float | None = None  # aligned training response tokens below m
+    gate_rate_malicious_tokens: float | None = None  # malicious training response tokens below m
+    eval_accuracy: float | None = None  # direction fit on all train data, on the eval split
+    eval_auroc: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LocateRow":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class LocateResult:
+    """What :func:`locate` found; ``rows`` are layer-major, in the order of ``sites``."""
+
+    trait: str
+    model: dict[str, Any]
+    method: str
+    n_folds: int
+    rows: list[LocateRow]
+    cosine: list[list[float]]  # cos between the directions of every pair of sites
+    recommended: list[int]
+    recommendation: str
+    directions: dict[str, TraitDirection] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    projections: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # response means
+    token_projections: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sites(self) -> list[str]:
+        return [r.hook for r in self.rows]
+
+    def row(self, layer: int, point: str = "resid_post") -> LocateRow:
+        for r in self.rows:
+            if r.layer == layer and r.point == point:
+                return r
+        raise KeyError(f"No sweep row for layer {layer}, {point}; swept: {', '.join(self.sites)}.")
+
+    def direction(self, layer: int, point: str = "resid_post") -> TraitDirection:
+        """The direction fitted on all the data at ``layer`` / ``point``."""
+        return self.directions[self.row(layer, point).hook]
+
+    # ------------------------------------------------------------------ reporting
+    def table(self, point: str | None = None) -> str:
+        """A fixed-width table, one line per site (only ``point`` when given)."""
+        head = (f"{'layer':>5} {'hook':<10} {'acc':>5} {'auroc':>5} {'d':>6} {'cos':>5} "
+                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5}")
+        lines = [head]
+        for r in self.rows:
+            if point and r.point != point:
+                continue
+            lines.append(
+                f"{r.layer:>5} {r.point:<10} {r.accuracy:>5.2f} {r.auroc:>5.2f} "
+                f"{_fmt(r.cohens_d, 6, 2)} {r.cos_mean_diff:>5.2f} {r.boundary:>8.3g} "
+                f"{r.mu_pos:>8.3g} {r.sigma_pos:>7.3g} {r.mu_neg:>8.3g} {r.sigma_neg:>7.3g} "
+                f"{_fmt(r.gate_rate_neutral, 5, 2)}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return f"{self.table()}\nrecommended layers: {self.recommended}\n{self.recommendation}"
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: everything but the direction tensors (see :meth:`save`)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "lensteer.LocateResult",
+            "trait": self.trait,
+            "model": self.model,
+            "method": self.method,
+            "n_folds": self.n_folds,
+            "recommended": self.recommended,
+            "recommendation": self.recommendation,
+            "settings": self.settings,
+            "sites": self.sites,
+            "layers": [_finite(asdict(r)) for r in self.rows],
+            "cosine": self.cosine,
+            "samples": self.samples,
+            "projections": self.projections,
+            "token_projections": self.token_projections,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], directions: dict[str, TraitDirection] | None = None) -> "LocateResult":
+        return cls(
+            trait=data["trait"],
+            model=data["model"],
+            method=data["method"],
+            n_folds=data["n_folds"],
+            rows=[LocateRow.from_dict(r) for r in data["layers"]],
+            cosine=data["cosine"],
+            recommended=data["recommended"],
+            recommendation=data["recommendation"],
+            directions=directions or {},
+            samples=data.get("samples", []),
+            projections=data.get("projections", {}),
+            token_projections=data.get("token_projections", {}),
+            settings=data.get("settings", {}),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``sweep.json`` and ``directions/<hook>.safetensors``; returns the sweep path."""
+        directory = Path(directory)
+        for hook, direction in self.directions.items():
+            direction.save(directory / "directions" / f"{hook}.safetensors")
+        path = directory / "sweep.json"
+        io.write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "LocateResult":
+        directory = Path(directory)
+        data = io.read_json(directory / "sweep.json")
+        if data.get("kind") != "lensteer.LocateResult":
+            raise FitError(f"{directory / 'sweep.json'} is not a lensteer locate result.")
+        directions = {}
+        for hook in data["sites"]:
+            path = directory / "directions" / f"{hook}.safetensors"
+            if path.exists():
+                directions[hook] = TraitDirection.load(path)
+        return cls.from_dict(data, directions)
+
+
+def _fmt(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def _finite(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def _round(values: Tensor, digits: int = 5) -> list[float]:
+    return [float(f"{v:.{digits}g}") for v in values.tolist()]
+
+
+# ====================================================================== cross-validation
+def cross_validate(
+    embeddings: Tensor,
+    labels: Tensor,
+    groups: Sequence[str],
+    *,
+    method: str = "logistic",
+    n_folds: int = 5,
+) -> tuple[float, float]:
+    """Held-out (accuracy, AUROC) with GroupKFold over ``groups`` (scenarios).
+
+    Accuracy is pooled over the out-of-fold predictions (score = projection − m > 0); AUROC is
+    the mean of the per-fold AUROCs of the projection.
+    """
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    labels = torch.as_tensor(labels)
+    classes = set(labels.tolist())
+    if classes != {ALIGNED, MALICIOUS}:
+        raise FitError(
+            f"Cross-validation needs aligned (1) and malicious (0) samples; got labels {sorted(classes)}. "
+            "Single-class data cannot be probed."
+        )
+    n_groups = len(set(groups))
+    if n_folds < 2:
+        raise FitError(f"n_folds must be at least 2, got {n_folds}.")
+    if n_groups < n_folds:
+        raise FitError(
+            f"Only {n_groups} scenarios for {n_folds}-fold cross-validation grouped by scenario: "
+            f"use at least {n_folds} scenarios (max_scenarios) or fewer folds (n_folds)."
+        )
+    scores = torch.zeros(len(labels), dtype=torch.float32)
+    aurocs = []
+    splitter = GroupKFold(n_splits=n_folds)
+    group_ids = np.unique(np.asarray(groups), return_inverse=True)[1]
+    for train, test in splitter.split(np.zeros(len(labels)), labels.numpy(), group_ids):
+        tr, te = torch.from_numpy(train), torch.from_numpy(test)
+        y_tr = labels[tr]
+        pos, neg = embeddings[tr][y_tr == ALIGNED], embeddings[tr][y_tr == MALICIOUS]
+        if len(pos) < 2 or len(neg) < 2:
+            raise FitError(
+                f"A training fold has {len(pos)} aligned and {len(neg)} malicious samples: too few "
+                "samples for the folds. Add scenarios or use fewer folds."
+            )
+        d = fit_direction(pos, neg, method=method)
+        s = d.project(embeddings[te]) - d.boundary
+        scores[te] = s
+        y_te = labels[te].numpy()
+        if len(set(y_te.tolist())) == 2:
+            aurocs.append(float(roc_auc_score(y_te, s.numpy())))
+    accuracy = float(((scores > 0).long() == labels).float().mean())
+    auroc = float(np.mean(aurocs)) if aurocs else float("nan")
+    return accuracy, auroc
+
+
+def _auroc(labels: Tensor, scores: Tensor) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels.tolist())) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels.numpy(), scores.numpy()))
+
+
+# ====================================================================== recommendation
+def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list[int], str]:
+    """A short list of candidate steering layers and why (DESIGN.md §1.4).
+
+    Candidates: the first layer whose held-out AUROC reaches 0.9, the middle of the separable
+    range, and the layer with the largest Cohen's d. Probe metrics say where the trait is
+    readable, not where steering changes behaviour, so the reason says to run a steering sweep.
+    """
+    point = point or (rows[0].point if rows else "resid_post")
+    rows = sorted((r for r in rows if r.point == point), key=lambda r: r.layer)
+    if not rows:
+        return [], "Nothing was swept."
+    caveat = (
+        "Probe accuracy shows where the trait is linearly readable, not where steering changes "
+        "behaviour (DESIGN.md §1.4: on a 4-layer organism probes were perfect at layers 2–3 but "
+        "only steering at layers 0–1 restored honesty). Choose the steering layer with a steering "
+        "sweep over these candidates and the layers before them."
+    )
+    good = [r for r in rows if not math.isnan(r.auroc) and r.auroc >= SEPARABLE_AUROC]
+    if not good:
+        best = max(rows, key=lambda r: -1 if math.isnan(r.auroc) else r.auroc)
+        return [best.layer], (
+            f"No {point} layer separates the classes (best held-out AUROC {best.auroc:.2f} at "
+            f"layer {best.layer}); the trait may not be expressed under these prompts (check the "
+            f"responses) or not linearly. {caveat}"
+        )
+    first = good[0]
+    middle = good[len(good) // 2]
+    strongest = max(good, key=lambda r: r.cohens_d if r.cohens_d is not None else math.inf)
+    layers = sorted({first.layer, middle.layer, strongest.layer})
+    span = f"{good[0].layer}–{good[-1].layer}" if len(good) > 1 else f"{good[0].layer}"
+    gate = ""
+    if first.gate_rate_neutral is not None:
+        gate = (f" At layer {first.layer} the gate ρ < m fires on {first.gate_rate_neutral:.0%} of "
+                "neutral tokens.")
+    text = (
+        f"{len(good)} {point} layers ({span}) separate the classes with held-out AUROC ≥ "
+        f"{SEPARABLE_AUROC}. Candidates: first separable layer {first.layer}, middle "
+        f"{middle.layer}, largest Cohen's d {strongest.layer}.{gate} {caveat}"
+    )
+    return layers, text
+
+
+# ====================================================================== the sweep
+def locate(
+    model: Any,
+    trait: str | os.PathLike | Trait,
+    *,
+    layers: Sequence[int] | None = None,
+    hooks: Sequence[str] | str = ("resid_post",),
+    method: str = "logistic",
+    n_folds: int = 5,
+    responses: Literal["on_policy", "given"] = "on_policy",
+    prompts_per_scenario: int = 1,
+    max_scenarios: int | None = None,
+    max_new_tokens: int = 48,
+    greedy: bool = False,
+    temperature: float = 0.6,
+    top_p: float = 0.9,
+    seed: int = 0,
+    batch_size: int = 8,
+    per_token: bool = True,
+    neutral: bool = True,
+    evaluate: bool = False,
+    samples: Sequence[Sample] | None = None,
+    progress: bool | None = None,
+) -> LocateResult:
+    """Sweep layers × hook points for ``trait`` on ``model`` (see the module docstring).
+
+    Args:
+        trait: a bundled name (the organism's files when ``model`` is the organism), a trait
+            file path, or a :class:`~lensteer.traits.Trait`.
+        layers, hooks: the sites (default: every layer's ``resid_post``).
+        method: ``"logistic"`` (the paper's), ``"mean_diff"`` or ``"pca"``.
+        n_folds: GroupKFold folds, grouped by scenario.
+        responses: ``"on_policy"`` (generate; T = 0.6, top-p 0.9, seeded; ``greedy`` optional)
+            or ``"given"`` (the trait file's responses).
+        prompts_per_scenario, max_scenarios: how many paraphrases per scenario and scenarios.
+        per_token: a second pass for per-token projections: each direction's
+            :class:`~lensteer.directions.TokenStats` and the token gate rates.
+        neutral: generate responses to the trait's ``neutral_scenarios`` for the neutral gate rate.
+        evaluate: also score each all-data direction on the eval split (held-out paraphrases
+            and scenarios): ``eval_accuracy``, ``eval_auroc``.
+        samples: reuse a contrastive set (from :func:`~lensteer.contrastive.build_contrastive`).
+    """
+    if method not in METHODS:
+        raise FitError(f"Unknown method {method!r}; choose from {METHODS}.")
+    trait = load_trait(trait, model=model)
+    gen = dict(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
+               seed=seed, batch_size=batch_size, progress=progress)
+    if samples is None:
+        samples = build_contrastive(model, trait, responses=responses, max_scenarios=max_scenarios,
+                                    prompts_per_scenario=prompts_per_scenario, **gen)
+    samples = list(samples)
+    labels = torch.tensor([s.label for s in samples])
+    groups = [s.scenario for s in samples]
+    sites = resolve_sites(model, layers, hooks)
+    acts = collect_activations(model, [s.input_ids for s in samples], [s.span for s in samples],
+                               sites=sites, batch_size=batch_size, progress=progress,
+                               names=[s.scenario for s in samples])
+    data_hash = _samples_hash(samples)
+    info = model_info(model).to_dict()
+
+    rows, directions, projections = [], {}, {}
+    pos_mask, neg_mask = labels == ALIGNED, labels == MALICIOUS
+    for site in sites:
+        layer, point = parse_hook_name(site)
+        emb = acts.at(site)
+        accuracy, auroc = cross_validate(emb, labels, groups, method=method, n_folds=n_folds)
+        pos, neg = emb[pos_mask], emb[neg_mask]
+        d = fit_direction(pos, neg, method=method, layer=layer, hook=site, model=model,
+                          trait=trait.name, data_hash=data_hash)
+        diff = mean_difference(pos, neg)
+        cos = float(d.v_hat @ diff / diff.norm().clamp_min(1e-12))
+        stats = projection_stats(d.project(pos), d.project(neg))
+        directions[site] = d
+        projections[site] = {"pos": _round(d.project(pos)), "neg": _round(d.project(neg))}
+        rows.append(LocateRow(
+            layer=layer, hook=site, point=point, accuracy=accuracy, auroc=auroc,
+            cohens_d=stats["cohens_d"] if math.isfinite(stats["cohens_d"]) else None,
+            cos_mean_diff=cos, boundary=d.boundary, mu_pos=d.mu_pos, sigma_pos=d.sigma_pos,
+            mu_neg=d.mu_neg, sigma_neg=d.sigma_neg, delta_mu=d.delta_mu,
+        ))
+
+    neutral_samples = build_neutral(model, trait, **gen) if neutral and per_token else []
+    token_projections: dict[str, dict[str, list[float]]] = {}
+    if per_token:
+        _per_token(model, samples, neutral_samples, rows, directions, token_projections,
+                   batch_size=batch_size, progress=progress)
+    if evaluate:
+        eval_samples = build_contrastive(model, trait, split="eval", responses=responses,
+                                         max_scenarios=max_scenarios,
+                                         prompts_per_scenario=prompts_per_scenario, **gen)
+        ev = collect_activations(model, [s.input_ids for s in eval_samples],
+                                 [s.span for s in eval_samples], sites=sites,
+                                 batch_size=batch_size, progress=progress,
+                                 names=[s.scenario for s in eval_samples])
+        ev_labels = torch.tensor([s.label for s in eval_samples])
+        for row in rows:
+            score = directions[row.hook].project(ev.at(row.hook)) - row.boundary
+            row.eval_accuracy = float(((score > 0).long() == ev_labels).float().mean())
+            row.eval_auroc = _auroc(ev_labels, score)
+        samples = samples + eval_samples
+
+    v = torch.stack([directions[s].v_hat for s in sites])
+    cosine = [[round(float(x), 6) for x in r] for r in (v @ v.T).clamp(-1, 1)]
+    recommended, reason = recommend(rows, point=parse_hook_name(sites[0])[1])
+    settings = dict(method=method, n_folds=n_folds, responses=responses,
+                    prompts_per_scenario=prompts_per_scenario, max_scenarios=max_scenarios,
+                    per_token=per_token, neutral=neutral, evaluate=evaluate, data_hash=data_hash,
+                    trait_path=trait.path, **{k: v for k, v in gen.items() if k != "progress"})
+    return LocateResult(
+        trait=trait.name, model=info, method=method, n_folds=n_folds, rows=rows, cosine=cosine,
+        recommended=recommended, recommendation=reason, directions=directions,
+        samples=[s.to_dict() for s in samples] + [s.to_dict() for s in neutral_samples],
+        projections=projections, token_projections=token_projections, settings=settings,
+    )
+
+
+def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_size, progress):
+    """Second pass: per-token projections of training responses and neutral conversations."""
+    everything = list(samples) + list(neutral_samples)
+    # neutral conversations: every token (what all-mode steering gates); others: the response
+    spans = [s.span for s in samples] + [(0, len(s.input_ids)) for s in neutral_samples]
+    acts = collect_activations(
+        model, [s.input_ids for s in everything], spans, sites=list(directions),
+        directions=directions, batch_size=batch_size, progress=progress,
+        names=[s.scenario for s in everything],
+    )
+    n = len(samples)
+    for row in rows:
+        per = acts.projections[row.hook]
+        pos = torch.cat([per[i][:, 0] for i in range(n) if samples[i].label == ALIGNED])
+        neg = torch.cat([per[i][:, 0] for i in range(n) if samples[i].label == MALICIOUS])
+        direction = directions[row.hook]
+        direction.token_stats = token_stats(pos, neg)
+        m = row.boundary
+        row.gate_rate_aligned_tokens = float((pos < m).float().mean())
+        row.gate_rate_malicious_tokens = float((neg < m).float().mean())
+        entry = {"pos": _round(pos), "neg": _round(neg)}
+        if neutral_samples:
+            full = [per[n + j][:, 0] for j in range(len(neutral_samples))]
+            response = [p[s.span[0]:s.span[1]] for p, s in zip(full, neutral_samples)]
+            all_tokens, resp_tokens = torch.cat(full), torch.cat(response)
+            row.gate_rate_neutral = float((all_tokens < m).float().mean())
+            row.gate_rate_neutral_response = (
+                float((resp_tokens < m).float().mean()) if resp_tokens.numel() else None
+            )
+            direction.extra["gate_rate_neutral"] = row.gate_rate_neutral
+            entry["neutral"] = _round(all_tokens)
+        out[row.hook] = entry
+
+
+def _samples_hash(samples: Sequence[Sample]) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.scenario, s.label, s.input_ids, list(s.span)]).encode())
+    return h.hexdigest()[:16]
+
+
+# ====================================================================== CLI
+def _parse_layers(text: str | None, n_layers: int) -> list[int] | None:
+    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]``; ``None`` or ``"all"`` → all layers."""
+    if text is None or text == "all":
+        return None
+    out: list[int] = []
+    for part in str(text).replace(" ", ",").split(","):
+        if not part:
+            continue
+        if "-" in part[1:]:
+            a, b = part.split("-", 1)
+            out.extend(range(int(a), int(b) + 1))
+        else:
+            out.append(int(part) % n_layers if int(part) < 0 else int(part))
+    return out
+
+
+def locate_command(args: argparse.Namespace) -> int:
+    """``lensteer locate``: run the sweep, write sweep.json, directions/ and plots, print a table."""
+    from .models import load_model
+
+    torch.manual_seed(args.seed)
+    model = load_model(args.model, device=args.device)
+    layers = _parse_layers(args.layers, int(model.cfg.n_layers))
+    hooks = [h for part in args.hooks for h in part.split(",") if h]
+    result = locate(
+        model, args.trait, layers=layers, hooks=hooks, method=args.method, n_folds=args.folds,
+        responses=args.responses, prompts_per_scenario=args.prompts_per_scenario,
+        max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens, greedy=args.greedy,
+        seed=args.seed, batch_size=args.batch_size, per_token=not args.no_per_token,
+        evaluate=args.evaluate,
+    )
+    out = Path(args.out)
+    sweep = result.save(out)
+    written = [sweep, out / "directions"]
+    if not args.no_plots:
+        written += _write_plots(result, out)
+    print(result.table())
+    print(f"recommended layers: {result.recommended}")
+    print(result.recommendation)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _write_plots(result: LocateResult, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    paths = []
+
+    def save(fig, name):
+        path = out / name
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+
+    save(plots.plot_sweep(result), "sweep.png")
+    save(plots.plot_cosine(result), "cosine.png")
+    points = sorted({r.point for r in result.rows})
+    for layer in result.recommended:
+        for point in points[:1]:
+            save(plots.plot_projections(result, layer, point), f"projections_L{layer}_{point}.png")
+    return paths
