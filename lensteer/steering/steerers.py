@@ -192,7 +192,13 @@ class Steerer:
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         point = parse_hook_name(d.hook)[1]
-        return LayerRule(d.layer, point, d.hook, d.v_hat.to(torch.float32), self.sign_value)
+        v = torch.as_tensor(d.v_hat).detach().to(torch.float32).flatten()
+        if not torch.isfinite(v).all():
+            raise SteeringConfigError(f"The direction for layer {d.layer} contains NaN or inf.")
+        norm = float(v.norm())
+        if norm < 1e-12:
+            raise SteeringConfigError(f"The direction for layer {d.layer} is zero.")
+        return LayerRule(d.layer, point, d.hook, v / norm, self.sign_value)
 
     # ------------------------------------------------------------------ the rule
     def _rule(
