@@ -24,12 +24,12 @@ def _cache_means(model, rows, spans, sites, batched: bool):
     with torch.no_grad():
         if batched:
             tokens, mask = left_pad(rows, 0)
-            _, cache = model.run_with_cache(tokens, attention_mask=mask)
+            _, cache = model.run_with_cache(tokens, attention_mask=mask, names_filter=list(sites))
         for i, (row, (a, b)) in enumerate(zip(rows, spans)):
             if batched:
                 offset, k = tokens.shape[1] - len(row), i
             else:
-                _, cache = model.run_with_cache(torch.tensor([row]))
+                _, cache = model.run_with_cache(torch.tensor([row]), names_filter=list(sites))
                 offset, k = 0, 0
             for j, site in enumerate(sites):
                 out[i, j] = cache[site][k, offset + a: offset + b].float().mean(0)
