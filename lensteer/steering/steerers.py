@@ -81,14 +81,15 @@ class LayerRule:
     hook: str  # legacy name, blocks.L.hook_<point>
     v_hat: Float[Tensor, "d_model"]
     sign: int
-    threshold: float = float("nan")  # StTP / StMP gate and mirror point
-    target: float = float("nan")  # StTP
-    coefficient: float = float("nan")  # StMP α
-    cap: float = float("nan")  # StMP
-    amount: float = float("nan")  # SwFC: ±α·Δμ
+    threshold: float | None = None  # StTP / StMP gate and mirror point
+    target: float | None = None  # StTP
+    coefficient: float | None = None  # StMP α
+    cap: float | None = None  # StMP
+    amount: float | None = None  # SwFC: ±α·Δμ
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "v_hat"}
+        """The numbers (v̂ excluded; settings a rule does not use are left out)."""
+        return {k: v for k, v in self.__dict__.items() if k != "v_hat" and v is not None}
 
 
 class Steerer:

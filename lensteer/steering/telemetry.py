@@ -260,8 +260,9 @@ class Telemetry:
         for i, r in enumerate(rows):
             x, y = i % per_line, -(i // per_line)
             value = 0.0 if r["rho_before"] is None else r["rho_before"] / scale
+            label = "".join(c if c.isprintable() else "·" for c in r["token"].replace("\n", "⏎"))
             ax.text(
-                x, y, r["token"].replace("\n", "⏎") or "·", ha="center", va="center", fontsize=8,
+                x, y, label or "·", ha="center", va="center", fontsize=8,
                 fontweight="bold" if r["gated"] else "normal",
                 bbox=dict(facecolor=cmap(0.5 + 0.5 * value), edgecolor="black" if r["gated"] else "none",
                           boxstyle="round,pad=0.2"),
