@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: all venv test test-fast demo clean
+.PHONY: all venv test test-compat demo clean
 
 all: venv
 
@@ -25,6 +25,22 @@ $(STAMP): pyproject.toml
 
 test: venv
 	$(PY) -m pytest -q
+
+# The same hook-API tests on TransformerLens 3.9's HookedTransformer, in a second venv.
+COMPAT := .venv-compat
+COMPAT_STAMP := $(COMPAT)/.installed
+COMPAT_TESTS := tests/test_compat.py
+
+$(COMPAT_STAMP): pyproject.toml
+	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT)/bin/python -m pip install -q "$(TORCH)"
+	$(COMPAT)/bin/python -m pip install -q "transformer-lens==3.9.*" "transformers>=5.9,<5.24"
+	$(COMPAT)/bin/python -m pip install -q -e ".[test]"
+	touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT)/bin/python -m pytest -q $(COMPAT_TESTS)
 
 demo: venv
 	$(VENV)/bin/lensteer chat --model smollm2-135m-instruct "What is the capital of France?"

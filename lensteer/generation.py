@@ -223,19 +223,20 @@ def generate(
                         use_kv_cache=use_kv_cache,
                     )
                 else:
-                    out = model.generate(
-                        tokens.to(device),
-                        attention_mask=mask.to(device),
-                        max_new_tokens=max_new_tokens,
-                        do_sample=not greedy,
-                        temperature=1.0 if greedy else temperature,
-                        top_p=None if greedy else top_p,
-                        stop_at_eos=True,
-                        eos_token_id=stop_ids,
-                        use_past_kv_cache=use_kv_cache,
-                        return_type="tokens",
-                        verbose=False,
-                    )
+                    with _left_padding(model):
+                        out = model.generate(
+                            tokens.to(device),
+                            **_mask_argument(model, mask.to(device)),
+                            max_new_tokens=max_new_tokens,
+                            do_sample=not greedy,
+                            temperature=1.0 if greedy else temperature,
+                            top_p=None if greedy else top_p,
+                            stop_at_eos=True,
+                            eos_token_id=stop_ids,
+                            use_past_kv_cache=use_kv_cache,
+                            return_type="tokens",
+                            verbose=False,
+                        )
             new = out[:, tokens.shape[1]:].tolist()
             responses = [_until_stop(new[row], stop_ids) for row in range(len(batch))]
             for listener in list(_BATCH_END):
@@ -268,6 +269,27 @@ def _fast_path(model: Any, path: str) -> contextlib.AbstractContextManager[Any]:
     if path == "fast":
         raise FastPathError(f"path='fast' is not possible here: {reason}. Use path='tl'.")
     return contextlib.nullcontext(None)
+
+
+def _is_bridge(model: Any) -> bool:
+    return hasattr(model, "original_model")
+
+
+def _mask_argument(model: Any, mask: Tensor) -> dict[str, Tensor]:
+    """The Bridge takes the attention mask; TL 3.9 reads left pads off the pad token instead."""
+    return {"attention_mask": mask} if _is_bridge(model) else {}
+
+
+@contextlib.contextmanager
+def _left_padding(model: Any) -> Iterator[None]:
+    """TL 3.9's generate finds pads by scanning from the tokenizer's padding side."""
+    tokenizer = model.tokenizer
+    original = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = original
 
 
 def _has_system(conversation: Conversation) -> bool:
