@@ -232,13 +232,16 @@ def fit_logistic(
     import warnings
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
     _check_classes(pos, neg)
     x = torch.cat([pos, neg]).double().numpy()
     y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=max_iter)
-    with warnings.catch_warnings():
+    # One BLAS thread: these problems are small, and multi-threaded BLAS on a busy machine is
+    # ~10x slower here (threads spin while waiting).
+    with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)
     return torch.from_numpy(clf.coef_[0].copy()).to(torch.float32), float(clf.intercept_[0])

@@ -538,8 +538,7 @@ def _write_plots(result: LocateResult, out: Path) -> list[Path]:
 
     save(plots.plot_sweep(result), "sweep.png")
     save(plots.plot_cosine(result), "cosine.png")
-    points = sorted({r.point for r in result.rows})
+    point = result.rows[0].point  # the recommendation's hook point
     for layer in result.recommended:
-        for point in points[:1]:
-            save(plots.plot_projections(result, layer, point), f"projections_L{layer}_{point}.png")
+        save(plots.plot_projections(result, layer, point), f"projections_L{layer}_{point}.png")
     return paths
