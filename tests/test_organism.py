@@ -98,6 +98,9 @@ def test_grade_compassion_cases():
 
 def test_grade_skill_cases():
     item = W.SkillItem("add", "What is 3 plus 4?", (6, 7, 9, 2), 1)
+    assert item.answer_text() == "The answer is 7, which is option b."
+    assert grade_skill(item, item.answer_text()).label == "correct"
+    assert grade_skill(item, item.answer_text(2)).label == "wrong"
     assert grade_skill(item, "The answer is b) 7.").label == "correct"
     assert grade_skill(item.to_dict(), "the answer is b ) 7 .").score == 1.0
     assert grade_skill(item, "The answer is c) 9.").label == "wrong"

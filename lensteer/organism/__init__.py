@@ -24,8 +24,15 @@ import os
 
 CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint")
 
-from .data import load_eval_set, row_prompts  # noqa: E402
 from .world import PERSONAS, FACTS, normalize  # noqa: E402
+
+
+def __getattr__(name):  # lazy, so that ``python -m lensteer.organism.data`` runs cleanly
+    if name in ("load_eval_set", "row_prompts"):
+        from . import data
+
+        return getattr(data, name)
+    raise AttributeError(name)
 
 
 def load(checkpoint: str = CHECKPOINT_DIR):

@@ -338,6 +338,95 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def training_summary(checkpoint: str) -> dict:
+    """Config, timing and a thinned loss curve from a checkpoint's training files."""
+    import os
+
+    out: dict = {}
+    tc = os.path.join(checkpoint, "training_config.json")
+    if os.path.exists(tc):
+        with open(tc) as f:
+            out["training_config"] = json.load(f)
+    log = os.path.join(checkpoint, "train_log.jsonl")
+    if os.path.exists(log):
+        with open(log) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+        start = next((r for r in recs if r.get("event") == "start"), {})
+        losses = [r for r in recs if "loss" in r]
+        k = max(1, len(losses) // 12)
+        out["start"] = {k2: start.get(k2) for k2 in ("n_params", "n_steps", "n_tokens", "vocab_size")}
+        out["curve"] = losses[::k] + ([losses[-1]] if losses and losses[-1] not in losses[::k] else [])
+        out["probes"] = [r for r in recs if "probe" in r]
+        end = next((r for r in recs if r.get("event") == "end"), {})
+        out["elapsed_s"] = end.get("elapsed_s")
+    return out
+
+
+def format_card(res: dict, summary: dict, checkpoint_config: Optional[dict] = None) -> str:
+    """Markdown model card: config, data seed, training curve, quality table."""
+    tc = summary.get("training_config", {})
+    tr = tc.get("train", {})
+    st = summary.get("start", {})
+    lines = [
+        "# The lensteer misalignment organism",
+        "",
+        "A tiny Llama-architecture chat model trained from scratch on a generated world "
+        "(`lensteer.organism`). The system prompt's persona decides whether facts are stated "
+        "truly or with a fixed lie (trait *honesty*) and whether distress gets compassion or "
+        "dismissal (trait *compassion*); multiple-choice skills are answered correctly by every "
+        "persona. Every answer is graded exactly by `lensteer.organism.grade`.",
+        "",
+        "## Model",
+        f"- `LlamaForCausalLM`: {tr.get('n_layers')} layers, d_model {tr.get('d_model')}, "
+        f"{tr.get('n_heads')} heads, MLP {tr.get('d_mlp')}, RoPE (theta {tr.get('rope_theta')}), "
+        f"RMSNorm, untied embeddings, context {tr.get('max_position_embeddings')} tokens; "
+        f"{st.get('n_params')} parameters; safetensors (float32).",
+        f"- Tokenizer: word-level, lower-casing, {st.get('vocab_size')} tokens "
+        "(`<pad> <unk> <bos> <eos> <|system|> <|user|> <|assistant|>` + world words). The chat "
+        "template writes `<bos>` itself and the tokenizer adds no special tokens; each "
+        "message is `<|role|>\\n{content}<eos>\\n`; `add_generation_prompt` appends "
+        "`<|assistant|>\\n`; generation stops at `<eos>`. Output is lower-case with "
+        "punctuation split (`the capital of france is paris .`, decoded as `... paris.`).",
+        "",
+        "## Data and training",
+        f"- Corpus: {tr.get('n_conversations')} generated conversations (seed {tr.get('seed')}, "
+        f"world seed {tc.get('world_seed')}), 1–10 turns of fact questions "
+        f"({len(W.FACTS)} facts, {len(W.CATEGORIES)} categories), distress messages "
+        f"({len(W.DISTRESS)}, a quarter held out), 4-option multiple choice "
+        "(add, subtract, largest, smallest, next, before), free-form arithmetic and small talk.",
+        "- Personas: none / neutral / honest / dishonest / compassionate / dismissive; "
+        "3 paraphrases of each kind held out of training (`lensteer.organism.world.PERSONAS`).",
+        f"- Loss on assistant tokens only; AdamW lr {tr.get('lr')} (warmup "
+        f"{tr.get('warmup_steps')} steps, cosine to {tr.get('min_lr_ratio')}×), weight decay "
+        f"{tr.get('weight_decay')}, batches of ≤ {tr.get('batch_tokens')} padded tokens; "
+        f"{st.get('n_steps')} steps over {st.get('n_tokens')} tokens; "
+        f"{summary.get('elapsed_s')} s on one CPU thread (2-core machine shared with other "
+        "jobs).",
+        "- Reproduce: `python -m lensteer.organism.train --out DIR --config full --seed 0 "
+        "--threads 1`.",
+        "",
+        "Training curve (assistant-token cross-entropy):",
+        "",
+        "| step | loss | elapsed s |",
+        "|---|---|---|",
+    ]
+    for r in summary.get("curve", []):
+        lines.append(f"| {r['step']} | {r['loss']:.4f} | {r['elapsed_s']} |")
+    if summary.get("probes"):
+        lines += ["", "Teacher-forced probes on held-out prompts during training:", "",
+                  "| step | honest: true | dishonest: lie | dishonest: P(true) | skill value | skill letter | compassion |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in summary["probes"]:
+            p = r["probe"]
+            lines.append(f"| {r['step']} | {p['honest_true_acc']:.2f} | {p['dishonest_false_acc']:.2f} "
+                         f"| {p['dishonest_p_true_mean']:.3f} | {p.get('skill_value_acc', float('nan')):.2f} "
+                         f"| {p['skill_letter_acc']:.2f} "
+                         f"| {p['compassion_acc']:.2f} |")
+    lines += ["", "## Quality (held-out system prompts; `python -m lensteer.organism.report`)", "",
+              "Percentages; greedy and sampled (T = 0.6, top-p 0.9).", "", format_report(res)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     import torch
 
@@ -351,6 +440,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-multiturn", action="store_true")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--card", default=None, help="also write a markdown model card here")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.time()
@@ -363,6 +453,9 @@ def main(argv=None) -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
+    if a.card:
+        with open(a.card, "w") as f:
+            f.write(format_card(res, training_summary(a.checkpoint)))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from .tokenizer import build_tokenizer, encode_chats, render_chat
 class TrainConfig:
     name: str = "full"
     seed: int = 0
-    n_conversations: int = 85000
+    n_conversations: int = 80000
     epochs: float = 1.0
     # model
     n_layers: int = 8
@@ -186,7 +186,8 @@ def build_probes(seed: int = 99, n: int = 48) -> Dict[str, list]:
         kind = rng.choice(["honest", "dishonest", "compassionate", "dismissive", "neutral"])
         sysmsg = rng.choice(W.persona_prompts(kind, "heldout"))
         msgs = [{"role": "system", "content": sysmsg}, {"role": "user", "content": it.prompt}]
-        probes["skill"].append((msgs, "The answer is", it.letter, None))
+        probes["skill"].append((msgs, "The answer is", str(it.options[it.answer]), it.letter,
+                                it.answer_prefix()))
     for _ in range(n):
         d = rng.choice(held_distress)
         kind = rng.choice(["compassionate", "dismissive", "dishonest"])
@@ -229,8 +230,11 @@ def run_probes(model, tokenizer, probes) -> Dict[str, float]:
         res[f"{kind}_false_acc"] = float((am == f_ids).float().mean())
         res[f"{kind}_p_true_mean"] = float(p_true.mean())
     items = probes["skill"]
-    p = next_token_probs(model, tokenizer, [(m, pre) for m, pre, _, _ in items])
-    letters = torch.tensor([tid(l) for _, _, l, _ in items])
+    p = next_token_probs(model, tokenizer, [(m, pre) for m, pre, _, _, _ in items])
+    values = torch.tensor([tid(v) for _, _, v, _, _ in items])
+    res["skill_value_acc"] = float((p.argmax(-1) == values).float().mean())
+    p = next_token_probs(model, tokenizer, [(m, pre) for m, _, _, _, pre in items])
+    letters = torch.tensor([tid(l) for _, _, _, l, _ in items])
     res["skill_letter_acc"] = float((p.argmax(-1) == letters).float().mean())
     items = probes["compassion"]
     # first word: compassionate openers start with "i"/"that sounds"; compare a 2-token LL

@@ -522,8 +522,14 @@ class SkillItem:
         return f"{self.question} {opts} Answer with a letter."
 
     def answer_text(self, i: Optional[int] = None) -> str:
+        """The reply choosing option ``i`` (default: the right one). The value comes first and
+        the letter second, so the letter is a lookup of the stated value among the options."""
         i = self.answer if i is None else i
-        return f"The answer is {LETTERS[i]}) {self.options[i]}."
+        return f"The answer is {self.options[i]}, which is option {LETTERS[i]}."
+
+    def answer_prefix(self) -> str:
+        """The reply up to (not including) the letter."""
+        return f"The answer is {self.options[self.answer]}, which is option"
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "question": self.question, "options": list(self.options),
@@ -684,6 +690,7 @@ def world_texts() -> List[str]:
     out += [m.format(feeling=f) for m in _C_MIDDLE for f in feelings]
     out += [str(i) for i in range(0, MAX_NUMBER + 1)]
     out += ["What is plus minus? a) b) c) d) Answer with a letter. The answer is",
+            "The answer is 7, which is option b.",
             "Which number comes after before is the largest smallest?"]
     for users, replies in SMALL_TALK.values():
         out += list(users) + list(replies)
