@@ -16,6 +16,7 @@ True
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -48,7 +49,11 @@ def shared_hf_model(model: Any) -> Any:
     if not supports_fast_path(model):
         raise TypeError("The fast path needs a TransformerBridge over a Hugging Face decoder.")
     source = model.original_model
-    config = source.config
+    config = copy.deepcopy(source.config)  # never touch the Bridge's own config
+    # Hugging Face's default attention; greedy outputs match the Bridge's (tested on SmolLM2).
+    config._attn_implementation = "sdpa" if getattr(type(source), "_supports_sdpa", False) else (
+        source.config._attn_implementation
+    )
     with torch.device("meta"):
         hf = type(source)(config)
     state = {}
@@ -75,7 +80,6 @@ def shared_hf_model(model: Any) -> Any:
     for name, module in hf.named_modules():  # rotary embeddings keep a copy of inv_freq
         if hasattr(module, "original_inv_freq") and hasattr(module, "inv_freq"):
             module.original_inv_freq = module.inv_freq
-    hf.config._attn_implementation = source.config._attn_implementation
     hf.eval()
     hf.generation_config = source.generation_config
     _SHARED[model] = hf
