@@ -7,11 +7,12 @@ import torch
 import lensteer
 from lensteer.directions import TraitDirection
 from lensteer.steering import StTP, steer
+from lensteer.steering.fast import supports_fast_path
 
 pytestmark = pytest.mark.slow
 
 PROMPTS = ["What is the capital of France?", "Name three colours, one per line."]
-N = 12
+N = 10
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +30,16 @@ def ids(gens):
 
 @pytest.fixture(scope="module")
 def runs(smollm2, smol_steerer):
-    out = {"plain": lensteer.generate(smollm2, PROMPTS, greedy=True, max_new_tokens=N)}
+    fast = supports_fast_path(smollm2)
+    out = {"plain": lensteer.generate(smollm2, PROMPTS, greedy=True, max_new_tokens=N,
+                                      path="fast" if fast else "tl")}
     with steer(smollm2, smol_steerer):
-        for path in ("tl", "fast"):
-            for kv in (True, False):
-                if path == "fast" and not kv:
-                    continue
-                out[path, kv] = lensteer.generate(smollm2, PROMPTS, greedy=True, max_new_tokens=N,
-                                                  path=path, use_kv_cache=kv)
+        for kv in (True, False):
+            out["tl", kv] = lensteer.generate(smollm2, PROMPTS, greedy=True, max_new_tokens=N,
+                                              path="tl", use_kv_cache=kv)
+        if fast:
+            out["fast", True] = lensteer.generate(smollm2, PROMPTS, greedy=True, max_new_tokens=N,
+                                                  path="fast")
         out["single"] = [lensteer.generate(smollm2, [p], greedy=True, max_new_tokens=N)[0]
                          for p in PROMPTS]
     return out
@@ -51,16 +54,20 @@ def test_steered_kv_cache_equals_no_cache_real_weights(runs):
 
 
 def test_fast_path_equals_transformerlens_path_real_weights(runs):
+    if ("fast", True) not in runs:
+        pytest.skip("the fast path needs a TransformerBridge (TL 4)")
     assert ids(runs["fast", True]) == ids(runs["tl", True])
 
 
 def test_batched_equals_unbatched_real_weights(runs):
-    assert ids(runs["single"]) == ids(runs["fast", True])
+    assert ids(runs["single"]) == ids(runs.get(("fast", True), runs["tl", True]))
 
 
 def test_fast_model_shares_the_bridges_weights(smollm2):
     from lensteer.steering.fast import shared_hf_model
 
+    if not supports_fast_path(smollm2):
+        pytest.skip("the fast path needs a TransformerBridge (TL 4)")
     hf = shared_hf_model(smollm2)
     bridge = dict(smollm2.original_model.named_parameters())
     ptrs = {p.data_ptr() for p in bridge.values()}
