@@ -29,7 +29,7 @@ test: venv
 # The same hook-API tests on TransformerLens 3.9's HookedTransformer, in a second venv.
 COMPAT := .venv-compat
 COMPAT_STAMP := $(COMPAT)/.installed
-COMPAT_TESTS := tests/test_compat.py
+COMPAT_TESTS := tests/test_compat.py tests/test_generation.py tests/test_chat.py
 
 $(COMPAT_STAMP): pyproject.toml
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)

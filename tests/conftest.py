@@ -17,6 +17,17 @@ import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("LENSTEER_TEST_THREADS", "2")))
 
+
+def _backend() -> str:
+    from importlib.metadata import version
+
+    return "bridge" if int(version("transformer-lens").split(".")[0]) >= 4 else "hooked"
+
+
+#: The TransformerLens backend of this environment: "bridge" (TL 4) or "hooked" (TL 3.9, the
+#: `make test-compat` environment). Fixtures load models with it.
+BACKEND = _backend()
+
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
@@ -119,7 +130,7 @@ def tiny_model(tiny_dirs):
     """A TransformerBridge over the tiny ChatML Llama (3 layers, d_model 32)."""
     import lensteer
 
-    return lensteer.load_model(tiny_dirs["llama"])
+    return lensteer.load_model(tiny_dirs["llama"], backend=BACKEND)
 
 
 @pytest.fixture(scope="session")
@@ -127,4 +138,4 @@ def smollm2():
     """SmolLM2-135M-Instruct real weights (converted from the bundled GGUF on first use)."""
     import lensteer
 
-    return lensteer.load_model("smollm2-135m-instruct")
+    return lensteer.load_model("smollm2-135m-instruct", backend=BACKEND)
