@@ -345,3 +345,37 @@ def test_cli_steer_and_export(clean, tiny_dirs, tmp_path, capsys, monkeypatch):
     code = main(["steer", "--model", "x", "--direction", str(tmp_path / "dir.safetensors"),
                  "--method", "nope", "hello"])
     assert code == 2 and "Unknown steering method" in capsys.readouterr().err
+
+
+def test_several_layers_and_resid_pre_fast_path_equals_tl(clean):
+    model = clean
+    needs_fast(model)
+    pre = make_direction(model, layer=1, seed=3)
+    pre.hook = "blocks.1.hook_resid_pre"
+    s1 = StTP([pre, make_direction(model, layer=2, seed=4)], alpha=8)
+    s2 = SwFC(make_direction(model, layer=0, seed=5), alpha=1, positions="response")
+    with steer(model, [s1, s2], telemetry=True) as run:
+        fast = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="fast")
+        tl = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="tl")
+    assert ids(fast) == ids(tl)
+    layers = {(r["steerer"], r["layer"]) for r in run.telemetry.summary()}
+    assert layers == {("sttp", 1), ("sttp", 2), ("swfc", 0)}
+
+
+def test_models_own_generate_with_and_without_cache(clean):
+    model = clean
+    tokens = torch.tensor([lensteer.format_chat(model.tokenizer, "hello there !").input_ids])
+    s = SwFC(make_direction(model), alpha=2, positions="response")
+    outs, recs = {}, {}
+    for kv in (True, False):
+        with steer(model, s, telemetry=True) as run:
+            outs[kv] = model.generate(tokens, max_new_tokens=5, do_sample=False, stop_at_eos=False,
+                                      use_past_kv_cache=kv, return_type="tokens", verbose=False)
+        recs[kv] = run.telemetry.records()
+    assert torch.equal(outs[True], outs[False])
+    for kv in (True, False):
+        prompt = [r for r in recs[kv] if r["phase"] == "prompt"]
+        response = [r for r in recs[kv] if r["phase"] == "response"]
+        assert sorted(r["position"] for r in prompt) == list(range(tokens.shape[1]))
+        assert not any(r["gated"] for r in prompt) and all(r["gated"] for r in response)
+        assert len(response) == 4  # the 5th sampled token is never fed back

@@ -76,10 +76,10 @@ class PositionTracker:
                 self._call += 1
             prompt_length = int(ctx.prompt_length)
         else:
-            continues = self._call >= 0 and self._prompt_length > 0 and self._ctx is None and (
+            continues = self._ctx is None and self._prompt_length > 0 and (
                 seq == 1 or seq == self._last_seq + 1
             )
-            if self._ctx is not None or not continues:
+            if not continues:
                 self._ctx, self._batches, self._call = None, self._batches + 1, 0
                 self._prompt_length = seq
             else:
