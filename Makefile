@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: all venv test test-compat demo clean
+.PHONY: all venv test test-compat demo docs clean
 
 all: venv
 
@@ -44,6 +44,10 @@ test-compat: $(COMPAT_STAMP)
 
 demo: venv
 	$(VENV)/bin/lensteer chat --model smollm2-135m-instruct "What is the capital of France?"
+
+# The documentation site, built strictly (warnings are errors) into site/.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV)
