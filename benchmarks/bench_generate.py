@@ -1,8 +1,9 @@
 """Generation speed: lensteer.generate vs the Bridge's own generate vs Hugging Face generate.
 
 SmolLM2-135M-Instruct, 48 greedy new tokens, batch 1 and batch 8, the three paths interleaved
-in one run, median of --reps runs each. Prints ratios (this machine is shared, so only ratios
-measured in one run mean anything).
+in one run, median of --reps runs each. Prints ratios of wall time and of process CPU time
+(this machine is shared, so only ratios measured in one run mean anything; with one thread,
+CPU time is the steadier measure when other processes compete for the cores).
 
     python benchmarks/bench_generate.py [--reps 5] [--threads 1]
 """
@@ -79,28 +80,31 @@ def main() -> None:
     try:
         paths = {"lensteer.generate": run_lensteer, "bridge.generate": run_bridge, "hf.generate": run_hf}
         results: dict[tuple[str, int], list[float]] = {}
+        cpu: dict[tuple[str, int], list[float]] = {}
         for batch in (1, 8):
             for name, fn in paths.items():  # warm-up
                 fn(batch)
             for _ in range(args.reps):
                 for name, fn in paths.items():
-                    start = time.perf_counter()
+                    start, start_cpu = time.perf_counter(), time.process_time()
                     tokens = fn(batch)
                     results.setdefault((name, batch), []).append(time.perf_counter() - start)
+                    cpu.setdefault((name, batch), []).append(time.process_time() - start_cpu)
                     assert tokens == NEW_TOKENS * batch, (name, tokens)
     finally:
         generation._stop_ids = original_stop_ids
 
-    med = {k: statistics.median(v) for k, v in results.items()}
     print(f"SmolLM2-135M-Instruct, {NEW_TOKENS} greedy tokens, threads={args.threads}, "
           f"median of {args.reps}")
-    for batch in (1, 8):
-        print(f"batch {batch}: " + ", ".join(f"{n} {med[(n, batch)]:.2f}s" for n in paths))
-        print(f"  lensteer / hf      = {med[('lensteer.generate', batch)] / med[('hf.generate', batch)]:.3f}x")
-        print(f"  lensteer / bridge  = {med[('lensteer.generate', batch)] / med[('bridge.generate', batch)]:.3f}x")
-        print(f"  bridge / hf        = {med[('bridge.generate', batch)] / med[('hf.generate', batch)]:.3f}x")
-    speedup = (8 / med[("lensteer.generate", 8)]) / (1 / med[("lensteer.generate", 1)])
-    print(f"batching: batch-8 throughput / batch-1 throughput (lensteer.generate) = {speedup:.2f}x")
+    for label, table in (("wall", results), ("cpu", cpu)):
+        med = {k: statistics.median(v) for k, v in table.items()}
+        for batch in (1, 8):
+            print(f"[{label}] batch {batch}: " + ", ".join(f"{n} {med[(n, batch)]:.2f}s" for n in paths))
+            for a, b in (("lensteer.generate", "hf.generate"), ("lensteer.generate", "bridge.generate"),
+                         ("bridge.generate", "hf.generate")):
+                print(f"  {a} / {b} = {med[(a, batch)] / med[(b, batch)]:.3f}x")
+        speedup = (8 / med[("lensteer.generate", 8)]) / (1 / med[("lensteer.generate", 1)])
+        print(f"[{label}] batching: batch-8 / batch-1 throughput (lensteer.generate) = {speedup:.2f}x")
 
 
 if __name__ == "__main__":
