@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/bench_steer.py --reps 5
 
+Timings are CPU seconds of this process (``time.process_time``) — on a shared machine far
+steadier than wall time, which is recorded too (``--json``). Run with one torch thread.
+
 Configurations (each run generates exactly 48 tokens per row; end-of-turn is suppressed):
   hf          Hugging Face ``generate`` on a plain model, no steering (the reference)
   plain-tl    ``lensteer.generate`` without steering (TransformerLens Bridge path)
@@ -96,6 +99,7 @@ def main() -> int:
                 go()
 
     results: dict[str, dict[str, list[float]]] = {}
+    walls: dict[str, dict[str, list[float]]] = {}
     for b in [int(x) for x in args.batches.split(",")]:
         prompts = PROMPTS[:b]
         chats = chats_all[:b]
@@ -111,17 +115,20 @@ def main() -> int:
         for fn in configs.values():  # warm-up
             fn()
         times: dict[str, list[float]] = {k: [] for k in configs}
+        wall: dict[str, list[float]] = {k: [] for k in configs}
         for rep in range(args.reps):  # interleaved
             for name, fn in configs.items():
-                t = time.perf_counter()
+                t, w = time.process_time(), time.perf_counter()
                 fn()
-                times[name].append(time.perf_counter() - t)
+                times[name].append(time.process_time() - t)
+                wall[name].append(time.perf_counter() - w)
             print(f"batch {b} rep {rep + 1}/{args.reps}: "
                   + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr)
         results[f"batch{b}"] = times
+        walls[f"batch{b}"] = wall
 
     print(f"\nSmolLM2-135M, {NEW} greedy tokens, torch threads {torch.get_num_threads()}, "
-          f"median of {args.reps} interleaved runs (seconds; ratios of medians)")
+          f"median of {args.reps} interleaved runs (CPU seconds; ratios of medians)")
     for key, times in results.items():
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"\n{key}: " + ", ".join(f"{k} {v:.2f}" for k, v in med.items()))
@@ -134,8 +141,10 @@ def main() -> int:
         print(f"  unsteered fast path / HF generate            : {med['plain-fast'] / med['hf']:.3f}")
         print(f"  unsteered Bridge path / HF generate          : {med['plain-tl'] / med['hf']:.3f}")
         print(f"  StTP on the Bridge path / unsteered Bridge   : {med['sttp-tl'] / med['plain-tl']:.3f}")
+        wmed = {k: statistics.median(v) for k, v in walls[key].items()}
+        print(f"  (wall-clock medians: " + ", ".join(f"{k} {v:.2f}" for k, v in wmed.items()) + ")")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"cpu": results, "wall": walls}, indent=2))
     return 0
 
 
