@@ -1,0 +1,242 @@
+"""Conditions: who answers which prompts, steered how — and one run of a condition's metrics.
+
+A :class:`Condition` is a system-prompt side (``"aligned"``/``"malicious"``) plus, optionally,
+a steering rule at one layer with its α, position mode, threshold and calibration. The paper's
+conditions: the aligned baseline, the malicious baseline, and SwFC / StTP / StMP under the
+malicious prompt in ``all`` and ``response`` modes. :func:`run_condition` generates the
+responses to a list of :class:`EvalItem` s under the condition, scores them with a judge, and
+measures coherence, length and (optionally) the judge-free cross-entropy and the intervention
+size from steering telemetry.
+
+>>> Condition("sttp", method="sttp", layer=1, alpha=12).key
+'malicious|sttp|L1|a12|all|boundary|response'
+>>> Condition("aligned", side="aligned").steered
+False
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+from ..directions import TraitDirection
+from ..generation import Generation, generate
+from ..steering import steer
+from ..steering.steerers import Steerer, make_steerer
+from ..traits import Trait
+from .forward import response_cross_entropy
+from .judges import Judge, JudgeItem
+from .metrics import intervention_size, response_length
+
+__all__ = ["Condition", "EvalItem", "GenSettings", "ConditionRun", "build_items", "split_scenarios",
+           "run_condition", "baseline_conditions"]
+
+RULE_NAMES = {"swfc": "SwFC", "sttp": "StTP", "stmp": "StMP", "ablate": "Ablation"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One evaluation condition (see the module docstring)."""
+
+    name: str
+    side: str = "malicious"
+    method: str | None = None
+    layer: int | None = None
+    alpha: float = 0.0
+    positions: str = "all"
+    threshold: str = "boundary"
+    calibration: str = "response"
+
+    @property
+    def steered(self) -> bool:
+        return self.method is not None
+
+    @property
+    def key(self) -> str:
+        """A stable id: equal keys mean equal conditions (names aside)."""
+        if not self.steered:
+            return f"{self.side}|none"
+        return (f"{self.side}|{self.method}|L{self.layer}|a{self.alpha:g}|{self.positions}|"
+                f"{self.threshold}|{self.calibration}")
+
+    @property
+    def label(self) -> str:
+        if not self.steered:
+            return f"{self.side} baseline"
+        extra = "" if (self.threshold, self.calibration) == ("boundary", "response") else (
+            f", {self.threshold}, {self.calibration}-calibrated")
+        return (f"{RULE_NAMES.get(self.method or '', self.method)} ({self.positions}; L{self.layer}, "
+                f"α={self.alpha:g}{extra})")
+
+    def steerer(self, directions: Mapping[int, TraitDirection]) -> Steerer | None:
+        if not self.steered:
+            return None
+        if self.layer not in directions:
+            raise KeyError(f"No direction for layer {self.layer}; have {sorted(directions)}.")
+        return make_steerer(self.method, directions[self.layer], self.alpha,
+                            positions=self.positions, threshold=self.threshold,
+                            calibration=self.calibration)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Condition":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def baseline_conditions() -> tuple[Condition, Condition]:
+    """The aligned and the malicious baselines (no steering)."""
+    return Condition("aligned", side="aligned"), Condition("malicious", side="malicious")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One prompt of an evaluation set, under one system-prompt paraphrase of each side."""
+
+    scenario: str
+    prompt: str
+    aligned_system: str
+    malicious_system: str
+    reference: Any = None
+
+    def system(self, side: str) -> str:
+        return self.aligned_system if side == "aligned" else self.malicious_system
+
+
+def split_scenarios(trait: Trait, part: str = "all", min_each: int = 4) -> list:
+    """The trait's eval scenarios: ``"tune"`` (even indices), ``"test"`` (odd), or ``"all"``.
+
+    With fewer than ``2·min_each`` scenarios both parts are the whole set (too few to split).
+    """
+    scenarios = list(trait.eval_scenarios)
+    if part == "all" or len(scenarios) < 2 * min_each:
+        return scenarios
+    if part not in ("tune", "test"):
+        raise ValueError(f"part must be 'tune', 'test' or 'all', not {part!r}.")
+    return scenarios[0::2] if part == "tune" else scenarios[1::2]
+
+
+def build_items(trait: Trait, scenarios: Sequence | None = None, *,
+                prompts_per_scenario: int | None = None, limit: int | None = None) -> list[EvalItem]:
+    """Scenario × eval paraphrase items: scenario ``j`` is asked under malicious paraphrases
+    ``(j + r) mod n`` for ``r < prompts_per_scenario`` (default: all paraphrases), each paired
+    with the aligned paraphrase of the same index (mod the aligned count)."""
+    scenarios = list(trait.eval_scenarios if scenarios is None else scenarios)
+    mal, al = trait.eval_malicious_prompts, trait.eval_aligned_prompts
+    k = len(mal) if prompts_per_scenario is None else max(1, min(prompts_per_scenario, len(mal)))
+    items = []
+    for j, s in enumerate(scenarios):
+        for r in range(k):
+            p = (j + r) % len(mal)
+            ref = s.id if trait.model == "organism" and trait.name == "honesty" else None
+            items.append(EvalItem(s.id, s.prompt, al[p % len(al)], mal[p], ref))
+    return items[:limit] if limit else items
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    """Decoding settings for every condition (greedy by default: a sweep is then exactly
+    reproducible and resumable; ``greedy=False`` samples with the paper's T and top-p)."""
+
+    max_new_tokens: int = 48
+    greedy: bool = True
+    temperature: float = 0.6
+    top_p: float = 0.9
+    seed: int = 0
+    batch_size: int = 32
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(max_new_tokens=self.max_new_tokens, greedy=self.greedy,
+                    temperature=self.temperature, top_p=self.top_p, seed=self.seed,
+                    batch_size=self.batch_size, progress=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ConditionRun:
+    """Per-item results of one condition on one item list."""
+
+    condition: Condition
+    texts: list[str]
+    finished: list[bool]
+    trait: list[float | None]
+    coherence: list[float | None]  # judge coherence, else 100·exp(−CE) when CE was computed
+    coherence_source: str
+    ce: list[float | None] = field(default_factory=list)
+    length: list[int] = field(default_factory=list)
+    intervention: dict[str, float] = field(default_factory=dict)
+    generations: list[Generation] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        """Means (no intervals): the numbers a sweep cell keeps."""
+
+        def mean(xs):
+            v = [x for x in xs if x is not None and math.isfinite(x)]
+            return sum(v) / len(v) if v else None
+
+        return {
+            "trait": mean(self.trait), "coherence": mean(self.coherence),
+            "coherence_source": self.coherence_source, "ce": mean(self.ce),
+            "length": mean([float(x) for x in self.length]), "n": len(self.texts),
+            "finished": mean([1.0 if f else 0.0 for f in self.finished]),
+            **self.intervention,
+        }
+
+
+def run_condition(
+    model: Any,
+    condition: Condition,
+    items: Sequence[EvalItem],
+    judge: Judge,
+    directions: Mapping[int, TraitDirection] | None = None,
+    *,
+    gen: GenSettings = GenSettings(),
+    ce: bool | None = None,
+    telemetry: bool = True,
+) -> ConditionRun:
+    """Generate under ``condition`` and score (see the module docstring).
+
+    ``ce``: compute the cross-entropy of the first 50 response tokens under the unsteered model
+    with each item's aligned system prompt (default: only when the judge gives no coherence).
+    """
+    convs = [[{"role": "system", "content": it.system(condition.side)},
+              {"role": "user", "content": it.prompt}] for it in items]
+    steerer = condition.steerer(directions or {})
+    intervention: dict[str, float] = {}
+    if steerer is None:
+        gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+    else:
+        with steer(model, steerer, telemetry=telemetry) as session:
+            gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+        intervention = intervention_size(session.telemetry)
+    verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished)
+                            for it, g in zip(items, gens)])
+    trait = [v.trait for v in verdicts]
+    coherence = [v.coherence for v in verdicts]
+    source = judge.name
+    judge_coherence = any(c is not None for c in coherence)
+    ces: list[float | None] = []
+    if ce or (ce is None and not judge_coherence):
+        ces = response_cross_entropy(model, gens, [it.aligned_system for it in items],
+                                     batch_size=gen.batch_size)
+    if not judge_coherence:
+        source = "ce"
+        coherence = [None if c is None else 100.0 * math.exp(-c) for c in ces]
+    return ConditionRun(condition, [g.text for g in gens], [g.finished for g in gens], trait,
+                        coherence, source, ces, response_length([g.text for g in gens]),
+                        intervention, gens)
+
+
+def generation_path(model: Any) -> str:
+    """``"fast"`` (the Hugging Face loop sharing the Bridge's weights, token-identical) when it
+    can serve ``model`` now, unsteered too; else ``"auto"``."""
+    from ..steering.session import fast_path_reason
+
+    return "fast" if fast_path_reason(model) is None else "auto"
+
+
+def with_name(condition: Condition, name: str) -> Condition:
+    return replace(condition, name=name)

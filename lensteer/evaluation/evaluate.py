@@ -1,0 +1,332 @@
+"""The paper's protocol end to end: sweep, choose operating points, evaluate, report.
+
+:func:`evaluate` runs, for one model and trait and a set of per-layer directions:
+
+1. the operating-point sweep (layer × α × position mode per rule) on the *tune* half of the
+   held-out scenarios, with the aligned and malicious baselines; resumable through
+   ``out/sweep_cells.jsonl``;
+2. the selection rule per rule and mode (highest trait score with coherence ≥ 90 % of the
+   aligned baseline's);
+3. the extensions: StTP/StMP with per-token calibration and a percentile threshold, swept over α
+   at each rule's chosen layer, and the α that matches the paper-calibrated point's trait score;
+4. every condition on the *test* half: trait score, coherence, recovery of the aligned–malicious
+   gap, judge-free cross-entropy, length, capability (option log-likelihood and generated
+   letter) and intervention size, all with bootstrap intervals;
+5. multi-turn rollouts (trait, coherence, repetition per turn) of the baselines and the chosen
+   points;
+
+and, with ``out``, writes ``results.json``, ``grid.csv``, ``report.md`` and figures
+(:mod:`lensteer.evaluation.report`).
+
+>>> import lensteer
+>>> model = lensteer.load_model("organism")                                         # doctest: +SKIP
+>>> loc = lensteer.locate(model, "honesty")                                          # doctest: +SKIP
+>>> res = evaluate(model, "honesty", loc, config=EvaluateConfig.preset("quick"), out="ev")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..directions import TraitDirection
+from ..io import write_json
+from ..models import model_info
+from ..traits import Trait, load_trait
+from .capability import load_mc, mc_accuracy
+from .conditions import (Condition, ConditionRun, EvalItem, GenSettings, baseline_conditions,
+                         build_items, run_condition, split_scenarios)
+from .judges import Judge, OrganismJudge
+from .metrics import bootstrap_ci, recovery
+from .multiturn import run_multiturn
+from .sweep import (COHERENCE_RATIO, PAPER_GRID, SweepCheckpoint, choose_operating_points,
+                    fingerprint, grid_conditions, run_cells)
+from ..steering import steer
+
+__all__ = ["EvaluateConfig", "evaluate", "directions_by_layer", "default_judge", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+METHOD_ORDER = ("swfc", "sttp", "stmp")
+
+
+@dataclass
+class EvaluateConfig:
+    """Everything that decides an evaluation's numbers (presets: :meth:`preset`)."""
+
+    grid: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in PAPER_GRID.items()})
+    layers: list[int] | None = None  # default: every layer with a direction
+    positions: list[str] = field(default_factory=lambda: ["all", "response"])
+    gen: GenSettings = field(default_factory=GenSettings)
+    prompts_per_scenario: int | None = None  # eval paraphrases per scenario (default: all)
+    max_items: int | None = None  # cap on items per split
+    split: bool = True  # tune the sweep on half the scenarios, report on the other half
+    capability: str | None = "auto"  # "auto" (organism skills / general set), a path, or None
+    capability_limit: int | None = None
+    capability_methods: list[str] = field(default_factory=lambda: ["loglik", "letter"])
+    multiturn: bool = True
+    n_conversations: int = 8
+    n_turns: int = 6
+    extensions: bool = True
+    percentile: str = "p10"
+    token_grid: dict[str, list[float]] = field(default_factory=lambda: {
+        "sttp": [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        "stmp": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
+    })
+    coherence_ratio: float = COHERENCE_RATIO
+    n_boot: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> "EvaluateConfig":
+        """``"paper"`` (the paper's α grids over every layer), ``"demo"`` (the paper's grids,
+        fewer items and conversations: sized for ``lensteer demo`` on 2 cores) or ``"quick"``
+        (a few cells, for CI)."""
+        if name == "paper":
+            return cls()
+        if name == "demo":
+            return cls(prompts_per_scenario=1, n_conversations=6, n_turns=5, capability_limit=60,
+                       token_grid={"sttp": [0.0, 1.0, 2.0, 4.0], "stmp": [1.0, 2.0, 3.0, 4.0]})
+        if name == "quick":
+            return cls(grid={"swfc": [2.0, 4.0], "sttp": [6.0, 24.0], "stmp": [1.0, 3.0]},
+                       prompts_per_scenario=1, max_items=16, capability_limit=12,
+                       n_conversations=3, n_turns=5, gen=GenSettings(max_new_tokens=24),
+                       token_grid={"sttp": [1.0, 4.0], "stmp": [1.0, 3.0]}, n_boot=200)
+        raise ValueError(f"Unknown preset {name!r}: use 'paper', 'demo' or 'quick'.")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gen"] = self.gen.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EvaluateConfig":
+        data = dict(data)
+        data["gen"] = GenSettings(**data.get("gen", {}))
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int, TraitDirection]:
+    """``{layer: TraitDirection}`` from a LocateResult, ``{layer: direction}``, ``{hook name:
+    direction}`` or a list of directions (only hook point ``point`` when hook names are mixed)."""
+    if hasattr(directions, "directions") and hasattr(directions, "rows"):  # LocateResult
+        return {r.layer: directions.directions[r.hook] for r in directions.rows if r.point == point}
+    if isinstance(directions, TraitDirection):
+        return {int(directions.layer): directions}
+    if isinstance(directions, Mapping) and all(isinstance(k, int) for k in directions):
+        return {int(k): v for k, v in directions.items()}
+    items = list(directions.values() if isinstance(directions, Mapping) else directions)
+    from ..hooks import parse_hook_name
+
+    points = {parse_hook_name(d.hook)[1] for d in items}
+    keep = [d for d in items if len(points) == 1 or parse_hook_name(d.hook)[1] == point]
+    return {int(d.layer): d for d in keep}
+
+
+def default_judge(model: Any, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
+    """The organism's graders for the organism; an :class:`OpenAIJudge` when
+    ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) is set; else a :class:`ProbeJudge` at
+    the middle layer (circular: see :mod:`lensteer.evaluation.judges`)."""
+    from .judges import OpenAIJudge, ProbeJudge
+
+    if trait.model == "organism" and trait.name in ("honesty", "compassion"):
+        return OrganismJudge(trait.name)
+    if os.environ.get("LENSTEER_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL"):
+        return OpenAIJudge(f"{trait.name}: {trait.description}")
+    if not directions:
+        raise ValueError("No judge: set LENSTEER_JUDGE_BASE_URL, or give directions for a probe judge.")
+    layers = sorted(directions)
+    neutral = trait.neutral_prompts[0] if trait.neutral_prompts else None
+    return ProbeJudge(model, directions[layers[len(layers) // 2]], neutral_system=neutral)
+
+
+def _estimates(run: ConditionRun, seed: int, n_boot: int) -> dict[str, Any]:
+    ci = lambda xs: bootstrap_ci(xs, seed=seed, n_boot=n_boot).to_dict()  # noqa: E731
+    return {
+        "trait": ci(run.trait),
+        "coherence": ci(run.coherence),
+        "coherence_source": run.coherence_source,
+        "ce": ci(run.ce) if run.ce else None,
+        "length": ci([float(x) for x in run.length]),
+        "finished": ci([1.0 if f else 0.0 for f in run.finished]),
+        "intervention": dict(run.intervention),
+        "n": len(run.texts),
+    }
+
+
+def evaluate(
+    model: Any,
+    trait: str | os.PathLike | Trait,
+    directions: Any,
+    *,
+    config: EvaluateConfig | None = None,
+    judge: Judge | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Run the protocol (module docstring); returns the ``results.json`` content."""
+    config = config or EvaluateConfig()
+    trait = load_trait(trait, model=model)
+    dirs = directions_by_layer(directions)
+    if not dirs:
+        raise ValueError("No directions to steer with: pass a LocateResult or {layer: TraitDirection}.")
+    layers = [int(x) for x in (config.layers if config.layers is not None else sorted(dirs))]
+    judge = judge or default_judge(model, trait, dirs)
+    gen = config.gen
+    seed, n_boot = config.seed, config.n_boot
+    timings: dict[str, float] = {}
+    out_dir = Path(out) if out is not None else None
+
+    tune = build_items(trait, split_scenarios(trait, "tune" if config.split else "all"),
+                       prompts_per_scenario=config.prompts_per_scenario, limit=config.max_items)
+    test = build_items(trait, split_scenarios(trait, "test" if config.split else "all"),
+                       prompts_per_scenario=config.prompts_per_scenario, limit=config.max_items)
+    needs_ce = None  # run_condition decides: CE only when the judge gives no coherence
+
+    # ------------------------------------------------------------------ 1. sweep
+    t0 = time.perf_counter()
+    settings = {"model": model_info(model).to_dict(), "trait": trait.to_dict(), "judge": judge.name,
+                "gen": gen.to_dict(), "items": [asdict(i) for i in tune],
+                "directions": {str(k): d.data_hash or float(d.v_hat.sum()) for k, d in sorted(dirs.items())}}
+    checkpoint = SweepCheckpoint(out_dir / "sweep_cells.jsonl", fingerprint(settings)) if out_dir else None
+
+    def compute(cell: Condition) -> dict[str, Any]:
+        return run_condition(model, cell, tune, judge, dirs, gen=gen, ce=needs_ce).summary()
+
+    aligned_c, malicious_c = baseline_conditions()
+    base_rows = run_cells([aligned_c, malicious_c], compute, checkpoint=checkpoint,
+                          progress=False)
+    cells = grid_conditions(config.grid, layers, config.positions)
+    rows = run_cells(cells, compute, checkpoint=checkpoint, progress=progress,
+                     desc=f"sweep {trait.name}")
+    aligned_coh = base_rows[0]["coherence"]
+    chosen = choose_operating_points(rows, aligned_coh, ratio=config.coherence_ratio)
+    timings["sweep"] = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ 2. extensions
+    t0 = time.perf_counter()
+    ext_rows: list[dict[str, Any]] = []
+    matched: list[dict[str, Any]] = []
+    ext_note = ""
+    if config.extensions:
+        variants = [("boundary", "token"), (config.percentile, "response")]
+        ext_cells = []
+        for method in ("sttp", "stmp"):
+            paper = chosen.get((method, "all"))
+            if paper is None:
+                continue
+            d = dirs[paper["layer"]]
+            if d.token_stats is None:
+                ext_note = "directions have no per-token statistics (locate with per_token=True)"
+                continue
+            for threshold, calibration in variants:
+                alphas = config.token_grid.get(method, []) if calibration == "token" else config.grid.get(method, [])
+                ext_cells += grid_conditions({method: alphas}, [paper["layer"]], ["all"],
+                                             threshold=threshold, calibration=calibration)
+        ext_rows = run_cells(ext_cells, compute, checkpoint=checkpoint, progress=progress,
+                             desc=f"extensions {trait.name}")
+        for method in ("sttp", "stmp"):
+            paper = chosen.get((method, "all"))
+            if paper is None:
+                continue
+            for threshold, calibration in variants:
+                group = [r for r in ext_rows if r["method"] == method and r["threshold"] == threshold
+                         and r["calibration"] == calibration and r["trait"] is not None]
+                if not group:
+                    continue
+                best = min(group, key=lambda r: (abs(r["trait"] - paper["trait"]),
+                                                 -(r["coherence"] or 0.0), r["alpha"]))
+                matched.append({"method": method, "threshold": threshold,
+                                "calibration": calibration, "paper": paper, "variant": best})
+    timings["extensions"] = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ 3. conditions on test
+    t0 = time.perf_counter()
+    final: list[tuple[str, Condition]] = [("baseline", replace(aligned_c, name="aligned")),
+                                          ("baseline", replace(malicious_c, name="malicious"))]
+    for pos in config.positions:
+        for method in METHOD_ORDER:
+            row = chosen.get((method, pos))
+            if row is not None:
+                final.append(("paper", replace(Condition.from_dict(row), name=f"{method}-{pos}")))
+    for m in matched:
+        c = Condition.from_dict(m["variant"])
+        final.append(("extension", replace(c, name=f"{m['method']}-{m['threshold']}-{m['calibration']}")))
+    mc = None
+    if config.capability:
+        source = config.capability
+        if source == "auto":
+            source = "organism" if trait.model == "organism" else "general"
+        mc = load_mc(source, limit=config.capability_limit)
+    runs: dict[str, ConditionRun] = {}
+    conditions_out = []
+    for role, cond in final:
+        run = run_condition(model, cond, test, judge, dirs, gen=gen, ce=True)
+        runs[cond.name] = run
+        metrics = _estimates(run, seed, n_boot)
+        if mc is not None:
+            systems = trait.eval_aligned_prompts if cond.side == "aligned" else trait.eval_malicious_prompts
+            steerer = cond.steerer(dirs)
+            if steerer is None:
+                cap = mc_accuracy(model, mc, systems=systems, methods=config.capability_methods,
+                                  batch_size=gen.batch_size)
+            else:
+                with steer(model, steerer):
+                    cap = mc_accuracy(model, mc, systems=systems, methods=config.capability_methods,
+                                      batch_size=gen.batch_size)
+            for k, v in cap.items():
+                metrics[f"capability_{k}"] = bootstrap_ci([100.0 * x for x in v], seed=seed,
+                                                          n_boot=n_boot).to_dict()
+        conditions_out.append({"name": cond.name, "role": role, "label": cond.label,
+                               "condition": cond.to_dict(), "metrics": metrics,
+                               "examples": run.texts[:3]})
+    al, ma = runs["aligned"], runs["malicious"]
+    for entry in conditions_out:
+        run = runs[entry["name"]]
+        entry["metrics"]["recovery"] = recovery(run.trait, al.trait, ma.trait, seed=seed,
+                                                n_boot=n_boot).to_dict()
+    timings["conditions"] = time.perf_counter() - t0
+
+    # ------------------------------------------------------------------ 4. multi-turn
+    t0 = time.perf_counter()
+    multiturn = []
+    if config.multiturn:
+        scen = split_scenarios(trait, "test" if config.split else "all")
+        for role, cond in final:
+            if role == "extension":
+                continue
+            multiturn.append({"name": cond.name, "label": cond.label, **run_multiturn(
+                model, cond, trait, judge, dirs, scenarios=scen,
+                n_conversations=config.n_conversations, n_turns=config.n_turns, gen=gen, seed=seed)})
+    timings["multiturn"] = time.perf_counter() - t0
+
+    results = {
+        "format_version": FORMAT_VERSION,
+        "model": model_info(model).to_dict(),
+        "trait": trait.name,
+        "trait_path": trait.path,
+        "judge": judge.name,
+        "config": config.to_dict(),
+        "items": {"tune": len(tune), "test": len(test), "split": config.split,
+                  "scenarios_tune": len({i.scenario for i in tune}),
+                  "scenarios_test": len({i.scenario for i in test})},
+        "sweep": {"baselines": {"aligned": base_rows[0], "malicious": base_rows[1]},
+                  "coherence_floor": None if aligned_coh is None else config.coherence_ratio * aligned_coh,
+                  "n_cells": len(rows), "layers": layers, "rows": rows},
+        "chosen": [{"method": m, "positions": p, "row": chosen.get((m, p))}
+                   for p in config.positions for m in METHOD_ORDER if m in config.grid],
+        "extensions": {"rows": ext_rows, "matched": matched, "note": ext_note},
+        "conditions": conditions_out,
+        "multiturn": multiturn,
+        "timings": timings,
+    }
+    if out_dir is not None:
+        from .report import write_report
+
+        t0 = time.perf_counter()
+        write_report(results, out_dir, figures=figures)
+        timings["report"] = time.perf_counter() - t0
+        write_json(out_dir / "results.json", results)
+    return results

@@ -1,0 +1,124 @@
+"""Teacher-forced scoring: log-probabilities of given continuations, and the paper's judge-free
+coherence metric (cross-entropy of the first 50 response tokens under the unsteered model with
+the aligned system prompt).
+
+Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and run inside a
+:class:`~lensteer.generation.BatchContext`, so active ``lensteer.steer`` steerers see the prompt
+as prompt and the continuation as response: a steerer in ``"response"`` mode edits exactly the
+tokens it would edit while generating them.
+
+>>> import lensteer
+>>> model = lensteer.load_model("organism")                                    # doctest: +SKIP
+>>> [lp] = continuation_logprobs(model, [[1, 2, 3]], [[4, 5]])                 # doctest: +SKIP
+>>> lp.shape                                                                    # doctest: +SKIP
+torch.Size([2])
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from ..chat import format_chat
+from ..generation import BatchContext, Generation, _batch_context, left_pad
+
+__all__ = ["continuation_logprobs", "response_cross_entropy", "FIRST_TOKENS"]
+
+#: How many response tokens the judge-free coherence metric reads (the paper's 50).
+FIRST_TOKENS = 50
+
+
+def _device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def _pad_id(model: Any) -> int:
+    tok = getattr(model, "tokenizer", None)
+    for name in ("pad_token_id", "eos_token_id"):
+        value = getattr(tok, name, None)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def continuation_logprobs(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    continuations: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 16,
+) -> list[Float[Tensor, "n_tokens"]]:
+    """Per-token log-probabilities of each continuation after its prompt, one tensor per row.
+
+    Active steering applies (see the module docstring); nothing is generated.
+    """
+    if len(prompts) != len(continuations):
+        raise ValueError(f"Got {len(prompts)} prompts but {len(continuations)} continuations.")
+    pad = _pad_id(model)
+    device = _device(model)
+    out: list[Tensor | None] = [None] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), len(continuations[i])))
+    with torch.no_grad():
+        for b in range(0, len(order), batch_size):
+            batch = order[b:b + batch_size]
+            p_tok, p_mask = left_pad([list(prompts[i]) for i in batch], pad)
+            width = max(max(len(continuations[i]) for i in batch), 1)
+            c_tok = torch.full((len(batch), width), pad, dtype=torch.long)
+            c_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                c = list(continuations[i])
+                if c:
+                    c_tok[r, :len(c)] = torch.tensor(c, dtype=torch.long)
+                    c_mask[r, :len(c)] = 1
+            tokens = torch.cat([p_tok, c_tok], 1).to(device)
+            mask = torch.cat([p_mask, c_mask], 1).to(device)
+            ctx = BatchContext(p_mask.to(device), p_tok.shape[1], False, tuple(batch))
+            with _batch_context(ctx):
+                logits = model(tokens, attention_mask=mask)
+            logits = getattr(logits, "logits", logits)
+            P = p_tok.shape[1]
+            # logits at position t predict token t + 1: continuation token k sits at P + k
+            lp = torch.log_softmax(logits[:, P - 1:P - 1 + width].to(torch.float32), -1)
+            got = lp.gather(-1, c_tok.to(device).unsqueeze(-1)).squeeze(-1).cpu()
+            for r, i in enumerate(batch):
+                out[i] = got[r, :len(continuations[i])]
+    return out  # type: ignore[return-value]
+
+
+def response_cross_entropy(
+    model: Any,
+    generations: Sequence[Generation],
+    systems: Sequence[str | None] | str | None,
+    *,
+    max_tokens: int = FIRST_TOKENS,
+    batch_size: int = 16,
+) -> list[float | None]:
+    """Mean cross-entropy (nats) of each response's first ``max_tokens`` tokens under ``model``
+    with the conversation's system prompt replaced by ``systems`` (the aligned prompt).
+
+    Call it outside any ``steer`` block: the paper scores under the *unsteered* model. Empty
+    responses give ``None``.
+    """
+    if systems is None or isinstance(systems, str):
+        systems = [systems] * len(generations)
+    prompts, conts, keep = [], [], []
+    for g, system in zip(generations, systems):
+        messages = [m for m in g.messages if m["role"] != "system"]
+        if system:
+            messages = [{"role": "system", "content": system}] + messages
+        ids = list(g.response_ids[:max_tokens])
+        keep.append(bool(ids))
+        prompts.append(format_chat(model.tokenizer, messages).input_ids)
+        conts.append(ids)
+    rows = [i for i, k in enumerate(keep) if k]
+    lps = continuation_logprobs(model, [prompts[i] for i in rows], [conts[i] for i in rows],
+                                batch_size=batch_size)
+    out: list[float | None] = [None] * len(generations)
+    for i, lp in zip(rows, lps):
+        out[i] = float(-lp.mean())
+    return out

@@ -1,0 +1,142 @@
+"""Figures of an evaluation (``results`` = what :func:`lensteer.evaluation.evaluate` returns).
+
+Each function returns a matplotlib Figure and takes an optional ``ax``; nothing picks a backend.
+
+>>> fig = plot_trait_vs_alpha(results, "sttp")                  # doctest: +SKIP
+>>> fig.savefig("sttp.png")                                      # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .conditions import RULE_NAMES
+
+__all__ = ["plot_trait_vs_alpha", "plot_frontier", "plot_capability", "plot_repetition"]
+
+_MODE_STYLE = {"all": "-", "response": "--", "prompt": ":"}
+_METHOD_COLOR = {"swfc": "tab:orange", "sttp": "tab:blue", "stmp": "tab:green"}
+
+
+def _axes(ax: Any, **kw: Any) -> tuple[Any, Any]:
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kw)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _baselines(ax: Any, results: Mapping[str, Any], key: str = "trait") -> None:
+    base = results["sweep"]["baselines"]
+    for side, color in (("aligned", "black"), ("malicious", "tab:red")):
+        value = base[side].get(key)
+        if value is not None:
+            ax.axhline(value, color=color, lw=0.9, ls=":", label=f"{side} baseline")
+
+
+def plot_trait_vs_alpha(results: Mapping[str, Any], method: str, ax: Any = None) -> Any:
+    """Trait score vs α for one rule: one line per layer (solid: all tokens, dashed: response
+    only), the baselines dotted; the chosen points starred."""
+    import matplotlib
+
+    fig, ax = _axes(ax, figsize=(6.4, 4))
+    rows = [r for r in results["sweep"]["rows"] if r["method"] == method]
+    layers = sorted({r["layer"] for r in rows})
+    cmap = matplotlib.colormaps["viridis"]
+    for i, layer in enumerate(layers):
+        color = cmap(i / max(1, len(layers) - 1))
+        for mode, style in _MODE_STYLE.items():
+            pts = sorted((r["alpha"], r["trait"]) for r in rows
+                         if r["layer"] == layer and r["positions"] == mode and r["trait"] is not None)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=color, marker="o",
+                        ms=3, label=f"L{layer} {mode}")
+    for c in results["chosen"]:
+        if c["method"] == method and c["row"] is not None:
+            ax.plot(c["row"]["alpha"], c["row"]["trait"], "*", ms=14, color="gold",
+                    markeredgecolor="black", zorder=5)
+    _baselines(ax, results)
+    ax.set_xlabel("α")
+    ax.set_ylabel(f"{results['trait']} score (0–100)")
+    ax.set_title(f"{RULE_NAMES.get(method, method)}: {results['trait']} vs α (tune split)")
+    ax.legend(fontsize=6, ncol=2, loc="best")
+    return fig
+
+
+def plot_frontier(results: Mapping[str, Any], ax: Any = None) -> Any:
+    """Coherence (x) vs trait score (y) of every sweep cell, by rule and mode; the coherence
+    floor of the selection rule as a vertical line, chosen points starred."""
+    fig, ax = _axes(ax, figsize=(6.4, 4.4))
+    for method, color in _METHOD_COLOR.items():
+        for mode, marker in (("all", "o"), ("response", "^")):
+            pts = [(r["coherence"], r["trait"]) for r in results["sweep"]["rows"]
+                   if r["method"] == method and r["positions"] == mode
+                   and r["trait"] is not None and r["coherence"] is not None]
+            if pts:
+                ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, color=color,
+                           marker=marker, alpha=0.6, label=f"{RULE_NAMES[method]} {mode}")
+    for c in results["chosen"]:
+        r = c["row"]
+        if r is not None and r["coherence"] is not None:
+            ax.plot(r["coherence"], r["trait"], "*", ms=14, color=_METHOD_COLOR.get(c["method"]),
+                    markeredgecolor="black", zorder=5)
+    floor = results["sweep"].get("coherence_floor")
+    if floor is not None:
+        ax.axvline(floor, color="grey", ls="--", lw=0.9, label="90 % of aligned coherence")
+    base = results["sweep"]["baselines"]
+    for side, color in (("aligned", "black"), ("malicious", "tab:red")):
+        b = base[side]
+        if b.get("coherence") is not None and b.get("trait") is not None:
+            ax.plot(b["coherence"], b["trait"], "s", color=color, ms=8, label=f"{side} baseline")
+    ax.set_xlabel("coherence (0–100)")
+    ax.set_ylabel(f"{results['trait']} score (0–100)")
+    ax.set_title("coherence–trait frontier (all sweep cells)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_capability(results: Mapping[str, Any], ax: Any = None) -> Any:
+    """Capability accuracy per condition (option log-likelihood and generated letter) with
+    bootstrap intervals."""
+    import numpy as np
+
+    fig, ax = _axes(ax, figsize=(7.5, 4))
+    conds = results["conditions"]
+    keys = [k for k in ("capability_loglik", "capability_letter")
+            if any(k in c["metrics"] for c in conds)]
+    x = np.arange(len(conds))
+    width = 0.8 / max(1, len(keys))
+    for i, key in enumerate(keys):
+        means, lo, hi = [], [], []
+        for c in conds:
+            e = c["metrics"].get(key) or {}
+            m = e.get("mean")
+            means.append(np.nan if m is None else m)
+            lo.append(0 if m is None else m - e["lo"])
+            hi.append(0 if m is None else e["hi"] - m)
+        ax.bar(x + i * width, means, width, yerr=[lo, hi], capsize=2,
+               label=key.replace("capability_", "by "))
+    ax.set_xticks(x + width * (len(keys) - 1) / 2)
+    ax.set_xticklabels([c["name"] for c in conds], rotation=35, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("capability per condition (test split)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_repetition(results: Mapping[str, Any], key: str = "across_turns", ax: Any = None) -> Any:
+    """A per-turn multi-turn metric (default: share of a turn's 3-grams repeated from earlier
+    turns) for each condition."""
+    fig, ax = _axes(ax, figsize=(6.4, 4))
+    for mt in results.get("multiturn", []):
+        turns = mt["per_turn"]
+        ys = [t[key]["mean"] for t in turns]
+        style = "--" if mt["condition"].get("positions") == "response" and mt["condition"].get("method") else "-"
+        ax.plot([t["turn"] for t in turns], ys, style, marker="o", ms=3, label=mt["name"])
+    ax.set_xlabel("turn")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.set_title(f"multi-turn: {key.replace('_', ' ')} per turn")
+    ax.legend(fontsize=7)
+    return fig

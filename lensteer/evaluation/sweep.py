@@ -1,0 +1,170 @@
+"""The operating-point sweep: layer × α × position mode per rule, resumable, and the paper's
+selection rule (the highest trait score whose coherence is ≥ 90 % of the aligned baseline's).
+
+Every finished cell is appended as one JSON line to a checkpoint file (written with a single
+``write`` and ``fsync``; a torn last line is dropped on reading). A rerun with the same settings
+skips the cells it finds, so an interrupted sweep continues where it stopped, computes nothing
+twice and returns exactly what an uninterrupted run returns (cells are deterministic: greedy or
+seeded decoding, fixed batches; rows come back in grid order, not completion order).
+
+>>> cells = grid_conditions({"swfc": [1, 2]}, layers=[0, 1], positions=["all"])
+>>> [c.key for c in cells][:2]
+['malicious|swfc|L0|a1|all|boundary|response', 'malicious|swfc|L0|a2|all|boundary|response']
+>>> rows = [dict(method="swfc", positions="all", layer=0, alpha=1, trait=60, coherence=95),
+...         dict(method="swfc", positions="all", layer=0, alpha=2, trait=80, coherence=80)]
+>>> choose_operating_points(rows, aligned_coherence=100)[("swfc", "all")]["alpha"]
+1
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from tqdm.auto import tqdm
+
+from ..errors import LensteerError
+from .conditions import Condition
+
+__all__ = ["PAPER_GRID", "grid_conditions", "choose_operating_points", "SweepCheckpoint",
+           "run_cells", "fingerprint", "COHERENCE_RATIO"]
+
+#: The paper's α grids (DESIGN.md §1.3).
+PAPER_GRID: dict[str, list[float]] = {
+    "swfc": [1.0, 2.0, 3.0, 4.0, 5.0],
+    "sttp": [0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0],
+    "stmp": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
+}
+#: The selection rule's coherence floor, as a share of the aligned baseline's coherence.
+COHERENCE_RATIO = 0.9
+
+
+def grid_conditions(
+    grid: Mapping[str, Sequence[float]],
+    layers: Sequence[int],
+    positions: Sequence[str] = ("all", "response"),
+    *,
+    threshold: str = "boundary",
+    calibration: str = "response",
+) -> list[Condition]:
+    """The sweep's cells, method-major then position mode, layer and α."""
+    cells = []
+    for method, alphas in grid.items():
+        for pos in positions:
+            for layer in layers:
+                for a in alphas:
+                    cells.append(Condition(f"{method}-{pos}-L{layer}-a{a:g}", method=method,
+                                           layer=int(layer), alpha=float(a), positions=pos,
+                                           threshold=threshold, calibration=calibration))
+    return cells
+
+
+def choose_operating_points(
+    rows: Iterable[Mapping[str, Any]],
+    aligned_coherence: float | None,
+    *,
+    ratio: float = COHERENCE_RATIO,
+) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Per (method, position mode): the row with the highest ``trait`` among rows with
+    ``coherence ≥ ratio · aligned_coherence`` (ties: higher coherence, then smaller α, then
+    lower layer); ``None`` when no row qualifies."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["positions"]), []).append(r)
+    floor = None if aligned_coherence is None else ratio * aligned_coherence
+    out: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for key, group in groups.items():
+        ok = [r for r in group if r.get("trait") is not None and (
+            floor is None or (r.get("coherence") is not None and r["coherence"] >= floor - 1e-9))]
+        if not ok:
+            out[key] = None
+            continue
+        best = max(ok, key=lambda r: (r["trait"], r.get("coherence") or 0.0, -r["alpha"], -r["layer"]))
+        out[key] = dict(best)
+    return out
+
+
+def fingerprint(settings: Mapping[str, Any]) -> str:
+    """A short hash of the settings that decide every cell's result."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class SweepCheckpoint:
+    """An append-only JSON-lines file of finished cells, tied to a settings fingerprint.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "cells.jsonl")
+    >>> ck = SweepCheckpoint(path, "abc")
+    >>> ck.add("k1", {"trait": 1.0}); SweepCheckpoint(path, "abc").done
+    {'k1': {'trait': 1.0}}
+    """
+
+    def __init__(self, path: str | os.PathLike, fingerprint: str) -> None:
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.done: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._append({"fingerprint": fingerprint})
+
+    def _load(self) -> None:
+        raw = self.path.read_bytes()
+        if raw and not raw.endswith(b"\n"):  # a torn last line: drop it
+            keep = raw[: raw.rfind(b"\n") + 1]
+            from ..io import atomic_path
+
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(keep)
+            raw = keep
+        lines = [json.loads(x) for x in raw.decode("utf-8").splitlines() if x.strip()]
+        if not lines or lines[0].get("fingerprint") != self.fingerprint:
+            found = lines[0].get("fingerprint") if lines else None
+            raise LensteerError(
+                f"The sweep checkpoint {self.path} was written with other settings (fingerprint "
+                f"{found}, now {self.fingerprint}). Use another output directory, or delete the "
+                "file to start over."
+            )
+        for rec in lines[1:]:
+            self.done[rec["key"]] = rec["row"]
+
+    def _append(self, record: Mapping[str, Any]) -> None:
+        line = (json.dumps(record, allow_nan=False) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def add(self, key: str, row: Mapping[str, Any]) -> None:
+        self._append({"key": key, "row": dict(row)})
+        self.done[key] = dict(row)
+
+
+def run_cells(
+    cells: Sequence[Condition],
+    compute: Callable[[Condition], Mapping[str, Any]],
+    *,
+    checkpoint: SweepCheckpoint | None = None,
+    progress: bool = True,
+    desc: str = "sweep",
+) -> list[dict[str, Any]]:
+    """Compute each cell's row (``compute(cell)`` → metrics), skipping cells in ``checkpoint``;
+    rows come back in ``cells`` order, each with the condition's fields merged in."""
+    done = checkpoint.done if checkpoint is not None else {}
+    todo = [c for c in cells if c.key not in done]
+    results: dict[str, dict[str, Any]] = {}
+    with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
+              disable=not progress) as bar:
+        for cell in todo:
+            row = {**cell.to_dict(), "key": cell.key, **dict(compute(cell))}
+            if checkpoint is not None:
+                checkpoint.add(cell.key, row)
+            results[cell.key] = row
+            bar.update(1)
+    return [dict(results.get(c.key) or done[c.key]) for c in cells]
