@@ -16,7 +16,7 @@ from typing import Sequence
 from .errors import LensteerError
 
 # Modules that register more subcommands (each defines add_parser(subparsers)).
-_SUBCOMMAND_MODULES: list[str] = ["lensteer.cli_locate", "lensteer.steering.cli"]
+_SUBCOMMAND_MODULES: list[str] = ["lensteer.cli_locate", "lensteer.steering.cli", "lensteer.evaluation.cli"]
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
