@@ -43,7 +43,7 @@ test-compat: $(COMPAT_STAMP)
 	$(COMPAT)/bin/python -m pytest -q $(COMPAT_TESTS)
 
 demo: venv
-	$(VENV)/bin/lensteer chat --model smollm2-135m-instruct "What is the capital of France?"
+	$(VENV)/bin/lensteer demo --out runs/demo
 
 # The documentation site, built strictly (warnings are errors) into site/.
 docs: venv
