@@ -226,15 +226,27 @@ def _pooling_hook(j, site, weights, index, means, token_spans, matrices, project
     return hook
 
 
+class _StopForward(Exception):
+    """Raised by the last hook to end a forward pass once every requested site has been seen."""
+
+
+def _stop_hook(activation: Tensor, hook: Any) -> Tensor:
+    raise _StopForward
+
+
 def _run(model: Any, tokens: Tensor, mask: Tensor, fwd_hooks: list, stop: int | None) -> None:
-    """One forward pass with hooks, stopped after block ``stop - 1`` where supported."""
-    n_layers = int(model.cfg.n_layers)
-    kwargs: dict[str, Any] = {"attention_mask": mask}
-    if stop is not None and stop < n_layers:
-        kwargs["stop_at_layer"] = stop
-    elif stop is not None:
-        kwargs["return_type"] = None
-    model.run_with_hooks(tokens, fwd_hooks=fwd_hooks, **kwargs)
+    """One forward pass with hooks; with ``stop``, it ends after block ``stop - 1``.
+
+    Stopping is a hook on that block's ``resid_post`` (registered last, so it fires after every
+    pooling hook) that raises: the rest of the network and the unembedding never run. The hook
+    context removes all hooks either way.
+    """
+    if stop is not None:
+        fwd_hooks = fwd_hooks + [(f"blocks.{stop - 1}.hook_resid_post", _stop_hook)]
+    try:
+        model.run_with_hooks(tokens, fwd_hooks=fwd_hooks, attention_mask=mask)
+    except _StopForward:
+        pass
 
 
 __all__ = ["HOOK_POINTS", "PooledActivations", "collect_activations", "resolve_sites"]
