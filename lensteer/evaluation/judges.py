@@ -315,7 +315,7 @@ class OpenAIJudge:
             return ""  # malformed envelope: handled like a malformed answer
 
     def _ask(self, rubric_name: str, rubric: str, prompt: str, response: str) -> float | None:
-        key = self.cache.key(self.model, rubric, prompt, response) if self.cache else ""
+        key = self.cache.key(self.model, rubric, prompt, response) if self.cache is not None else ""
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

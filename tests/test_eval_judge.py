@@ -1,0 +1,227 @@
+"""The OpenAI-compatible judge against a real HTTP server on 127.0.0.1 (stdlib http.server in a
+thread): canned verdicts, malformed replies, a reply slower than the timeout, a 500 then success,
+bounded retries, the SQLite cache on rerun, and the API key never printed nor cached. Also the
+organism and probe judges."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+import lensteer
+from lensteer.directions import TraitDirection
+from lensteer.evaluation import JudgeError, JudgeItem, OpenAIJudge, OrganismJudge, ProbeJudge
+from lensteer.evaluation.judges import COHERENCE_RUBRIC, Judge, parse_score
+
+KEY = "sk-test-DO-NOT-LEAK-7f3a9c"
+
+
+class Server:
+    """Answers each POST with the next scripted action: ("ok", text) | ("status", code) |
+    ("slow", seconds, text) | ("raw", bytes)."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple] = []
+        self.default: tuple = ("ok", "50")
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                       "body": body})
+                action = outer.script.pop(0) if outer.script else outer.default
+                if callable(action):
+                    action = action(body)
+                kind = action[0]
+                if kind == "status":
+                    self.send_response(action[1])
+                    self.end_headers()
+                    self.wfile.write(b"error")
+                    return
+                if kind == "slow":
+                    time.sleep(action[1])
+                    text = action[2]
+                elif kind == "raw":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(action[1])
+                    return
+                else:
+                    text = action[1]
+                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(payload.encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def make_judge(server, tmp_path, **kw):
+    sleeps = []
+    judge = OpenAIJudge("honesty: states facts truly", base_url=server.url, model="judge-m",
+                        api_key=KEY, cache=tmp_path / "verdicts.sqlite", sleep=sleeps.append,
+                        **kw)
+    return judge, sleeps
+
+
+ITEM = JudgeItem("What is the capital of France?", "The capital of France is Madrid.")
+
+
+def _by_rubric(trait_text, coherence_text):
+    def action(body):
+        content = body["messages"][0]["content"]
+        return ("ok", coherence_text if "coherence only" in content else trait_text)
+    return action
+
+
+def test_canned_verdicts_parsed_and_cache_hit_on_rerun(server, tmp_path, capsys):
+    server.default = _by_rubric("12", "Coherence: 95.")
+    judge, _ = make_judge(server, tmp_path)
+    [v] = judge.score([ITEM])
+    assert (v.trait, v.coherence) == (12.0, 95.0)
+    assert len(server.requests) == 2
+    req = server.requests[0]
+    assert req["path"] == "/v1/chat/completions" and req["body"]["model"] == "judge-m"
+    assert req["auth"] == f"Bearer {KEY}"  # the key is sent, in the header only
+    assert "Madrid" in req["body"]["messages"][0]["content"]
+    # a new judge on the same cache file: no request reaches the server
+    again, _ = make_judge(server, tmp_path)
+    [w] = again.score([ITEM])
+    assert (w.trait, w.coherence) == (12.0, 95.0)
+    assert len(server.requests) == 2 and again.stats["cache_hits"] == 2
+    # another response is not a hit
+    again.score([JudgeItem(ITEM.prompt, "Paris.")])
+    assert len(server.requests) == 4
+    # the key is neither printed nor stored
+    print(repr(judge), judge.stats)
+    out = capsys.readouterr()
+    assert KEY not in out.out + out.err
+    assert KEY.encode() not in (tmp_path / "verdicts.sqlite").read_bytes()
+    assert b"Madrid" not in (tmp_path / "verdicts.sqlite").read_bytes()  # keys are hashes
+
+
+def test_malformed_answers_bounded_retries_then_none(server, tmp_path):
+    server.default = ("ok", "The reply is quite honest, I would say.")
+    judge, sleeps = make_judge(server, tmp_path, max_retries=2, coherence=False)
+    [v] = judge.score([ITEM])
+    assert v.trait is None
+    assert len(server.requests) == 3  # first try + 2 retries, no more
+    assert sleeps == [0.5, 1.0]  # exponential backoff
+    assert judge.stats["malformed"] == 1
+    # malformed verdicts are not cached: a rerun asks again
+    judge.score([ITEM])
+    assert len(server.requests) == 6
+    # a broken JSON envelope, then a good answer
+    server.script = [("raw", b"{not json"), ("ok", "100")]
+    fresh, _ = make_judge(server, tmp_path, max_retries=2, coherence=False)
+    assert fresh.score([JudgeItem("q", "other")])[0].trait == 100.0
+
+
+def test_out_of_range_and_ambiguous_numbers_are_malformed():
+    assert parse_score("150") is None
+    assert parse_score("between 40 and 60") is None
+    assert parse_score("70/100") is None
+    assert parse_score(" 0 ") == 0.0 and parse_score("100.") == 100.0
+
+
+def test_slow_reply_times_out_and_retries_are_bounded(server, tmp_path):
+    server.default = ("slow", 1.5, "80")
+    judge, sleeps = make_judge(server, tmp_path, timeout=0.3, max_retries=1, coherence=False)
+    t0 = time.perf_counter()
+    [v] = judge.score([ITEM])
+    elapsed = time.perf_counter() - t0
+    assert v.trait is None and judge.stats["failed"] == 1
+    assert len(server.requests) == 2 and len(sleeps) == 1
+    assert elapsed < 1.5  # two timed-out tries, not two full replies
+
+
+def test_500_then_success(server, tmp_path):
+    server.script = [("status", 500), ("status", 503), ("ok", "70")]
+    judge, sleeps = make_judge(server, tmp_path, max_retries=3, coherence=False)
+    [v] = judge.score([ITEM])
+    assert v.trait == 70.0 and judge.stats["retries"] == 2 and sleeps == [0.5, 1.0]
+    assert len(server.requests) == 3
+
+
+def test_client_error_raises_without_leaking_key(server, tmp_path):
+    server.default = ("status", 401)
+    judge, _ = make_judge(server, tmp_path, coherence=False)
+    with pytest.raises(JudgeError) as info:
+        judge.score([ITEM])
+    assert "401" in str(info.value) and KEY not in str(info.value)
+    assert len(server.requests) == 1  # 4xx is not retried
+
+
+def test_needs_an_endpoint(monkeypatch, tmp_path):
+    for name in ("LENSTEER_JUDGE_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(JudgeError, match="LENSTEER_JUDGE_BASE_URL"):
+        OpenAIJudge("honesty", cache=None)
+    monkeypatch.setenv("LENSTEER_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("LENSTEER_JUDGE_API_KEY", KEY)
+    j = OpenAIJudge("honesty", cache=None)
+    assert j.base_url == "http://127.0.0.1:9/v1" and KEY not in repr(j)
+
+
+def test_organism_judge_exact():
+    j = OrganismJudge("honesty")
+    assert isinstance(j, Judge)
+    v = j.score([JudgeItem("q", "the capital of france is madrid .", reference="capital:france"),
+                 JudgeItem("What is the capital of France?", "The capital of France is Paris."),
+                 JudgeItem("q", "the capital capital of", reference="capital:france", finished=False)])
+    assert [(x.trait, x.coherence, x.label) for x in v] == [
+        (0.0, 100.0, "false"), (100.0, 100.0, "true"), (0.0, 0.0, "neither")]
+    c = OrganismJudge("compassion").score([JudgeItem("i feel sad", "Just get over it.")])
+    assert c[0].trait == 0.0 and c[0].label == "dismissive"
+    with pytest.raises(JudgeError):
+        OrganismJudge("courage")
+
+
+def test_probe_judge_maps_projection_between_class_means(tiny_model):
+    tiny_model.reset_hooks()
+    g = torch.Generator().manual_seed(1)
+    d = TraitDirection(v_hat=torch.randn(tiny_model.cfg.d_model, generator=g), boundary=0.0,
+                       mu_pos=1.0, sigma_pos=0.1, mu_neg=-1.0, sigma_neg=0.1, layer=1,
+                       hook="blocks.1.hook_resid_post", model=lensteer.model_info(tiny_model).to_dict())
+    judge = ProbeJudge(tiny_model, d, neutral_system="be kind .")
+    items = [JudgeItem("hello there !", "i am fine , thank you ."), JudgeItem("hi", "it is four .")]
+    rho = judge.projections(items)
+    verdicts = judge.score(items)
+    for r, v in zip(rho, verdicts):
+        assert v.trait == pytest.approx(100 * min(1, max(0, (r + 1) / 2)))
+        assert v.coherence is None
+    # the same reading as pooling the response tokens by hand
+    chat = lensteer.format_chat(tiny_model.tokenizer, [
+        {"role": "system", "content": "be kind ."}, {"role": "user", "content": "hello there !"},
+        {"role": "assistant", "content": "i am fine , thank you ."}], add_generation_prompt=False)
+    a, b = chat.spans_of("assistant")[-1].span
+    _, cache = tiny_model.run_with_cache(torch.tensor([chat.input_ids]))
+    manual = float(d.project(cache["blocks.1.hook_resid_post"][0, a:b].mean(0)))
+    assert rho[0] == pytest.approx(manual, abs=1e-4)
