@@ -4,7 +4,8 @@ lensteer's docstrings carry short runnable examples as bare ``>>>`` blocks (they
 ``pytest --doctest-modules``). Google-style parsing only treats them as code inside an
 ``Examples:`` section; elsewhere Markdown would read ``d["a"]["b"]`` as a link. This wraps every
 bare doctest block (from a ``>>>`` line to the next blank line) in a ``pycon`` fence and drops
-doctest directives such as ``# doctest: +SKIP``. Loaded by mkdocs.yml; changes no source file.
+doctest directives such as ``# doctest: +SKIP``; Sphinx roles (``:class:`X```) become code
+spans. Loaded by mkdocs.yml; changes no source file.
 """
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ from typing import Any
 import griffe
 
 _DIRECTIVE = re.compile(r"\s*#\s*doctest:.*$")
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):`~?\.?([^`]+)`")
+
+
+def plain_roles(text: str) -> str:
+    """Sphinx cross-reference roles as plain code spans (Markdown shows them verbatim).
+
+    >>> plain_roles("returns a :class:`~lensteer.Generation` from :func:`generate`")
+    'returns a `lensteer.Generation` from `generate`'
+    """
+    return _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
 
 
 def fence_doctests(text: str) -> str:
@@ -49,8 +60,8 @@ def fence_doctests(text: str) -> str:
 
 
 class DoctestFences(griffe.Extension):
-    """Fence the bare doctest blocks of every docstring griffe loads."""
+    """Fence the bare doctest blocks of every docstring griffe loads; plain Sphinx roles."""
 
     def on_instance(self, *, obj: Any, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = fence_doctests(obj.docstring.value)
+            obj.docstring.value = plain_roles(fence_doctests(obj.docstring.value))
