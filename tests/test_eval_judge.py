@@ -15,7 +15,7 @@ import torch
 import lensteer
 from lensteer.directions import TraitDirection
 from lensteer.evaluation import JudgeError, JudgeItem, OpenAIJudge, OrganismJudge, ProbeJudge
-from lensteer.evaluation.judges import COHERENCE_RUBRIC, Judge, parse_score
+from lensteer.evaluation.judges import Judge, parse_score
 
 KEY = "sk-test-DO-NOT-LEAK-7f3a9c"
 

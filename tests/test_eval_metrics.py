@@ -10,9 +10,19 @@ import torch
 
 import lensteer
 from lensteer.directions import TraitDirection
-from lensteer.evaluation import (MCQuestion, bootstrap_ci, continuation_logprobs, intervention_size,
-                                 load_mc, mc_accuracy, parse_choice, recovery, repetition_per_turn,
-                                 response_cross_entropy, token_cross_entropy)
+from lensteer.evaluation import (
+    MCQuestion,
+    bootstrap_ci,
+    continuation_logprobs,
+    intervention_size,
+    load_mc,
+    mc_accuracy,
+    parse_choice,
+    recovery,
+    repetition_per_turn,
+    response_cross_entropy,
+    token_cross_entropy,
+)
 from lensteer.evaluation.capability import MCFileError
 from lensteer.evaluation.metrics import response_length
 from lensteer.generation import Generation

@@ -12,9 +12,19 @@ import torch
 import lensteer
 from lensteer.directions import TokenStats, TraitDirection
 from lensteer.errors import LensteerError
-from lensteer.evaluation import (Condition, EvaluateConfig, GenSettings, SweepCheckpoint, Verdict,
-                                 build_items, choose_operating_points, evaluate, grid_conditions,
-                                 run_cells, run_condition)
+from lensteer.evaluation import (
+    Condition,
+    EvaluateConfig,
+    GenSettings,
+    SweepCheckpoint,
+    Verdict,
+    build_items,
+    choose_operating_points,
+    evaluate,
+    grid_conditions,
+    run_cells,
+    run_condition,
+)
 from lensteer.evaluation.conditions import split_scenarios
 from lensteer.evaluation.report import GRID_COLUMNS
 

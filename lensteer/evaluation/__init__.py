@@ -16,20 +16,65 @@ from .capability import MCQuestion, load_mc, mc_accuracy, parse_choice
 from .conditions import Condition, EvalItem, GenSettings, build_items, run_condition
 from .evaluate import EvaluateConfig, default_judge, directions_by_layer, evaluate
 from .forward import continuation_logprobs, response_cross_entropy
-from .judges import (Judge, JudgeError, JudgeItem, OpenAIJudge, OrganismJudge, ProbeJudge, Verdict,
-                     VerdictCache)
-from .metrics import (Estimate, bootstrap_ci, intervention_size, recovery, repetition_per_turn,
-                      response_length, token_cross_entropy)
+from .judges import (
+                     Judge,
+                     JudgeError,
+                     JudgeItem,
+                     OpenAIJudge,
+                     OrganismJudge,
+                     ProbeJudge,
+                     Verdict,
+                     VerdictCache,
+)
+from .metrics import (
+                     Estimate,
+                     bootstrap_ci,
+                     intervention_size,
+                     recovery,
+                     repetition_per_turn,
+                     response_length,
+                     token_cross_entropy,
+)
 from .multiturn import run_multiturn
 from .report import write_report
 from .sweep import PAPER_GRID, SweepCheckpoint, choose_operating_points, grid_conditions, run_cells
 
 __all__ = [
-    "Condition", "EvalItem", "Estimate", "EvaluateConfig", "GenSettings", "Judge", "JudgeError",
-    "JudgeItem", "MCQuestion", "OpenAIJudge", "OrganismJudge", "PAPER_GRID", "ProbeJudge",
-    "SweepCheckpoint", "Verdict", "VerdictCache", "bootstrap_ci", "build_items",
-    "choose_operating_points", "continuation_logprobs", "default_judge", "directions_by_layer",
-    "evaluate", "grid_conditions", "intervention_size", "load_mc", "mc_accuracy", "parse_choice",
-    "recovery", "repetition_per_turn", "response_cross_entropy", "response_length",
-    "run_cells", "run_condition", "run_multiturn", "token_cross_entropy", "write_report",
+                     "PAPER_GRID",
+                     "Condition",
+                     "Estimate",
+                     "EvalItem",
+                     "EvaluateConfig",
+                     "GenSettings",
+                     "Judge",
+                     "JudgeError",
+                     "JudgeItem",
+                     "MCQuestion",
+                     "OpenAIJudge",
+                     "OrganismJudge",
+                     "ProbeJudge",
+                     "SweepCheckpoint",
+                     "Verdict",
+                     "VerdictCache",
+                     "bootstrap_ci",
+                     "build_items",
+                     "choose_operating_points",
+                     "continuation_logprobs",
+                     "default_judge",
+                     "directions_by_layer",
+                     "evaluate",
+                     "grid_conditions",
+                     "intervention_size",
+                     "load_mc",
+                     "mc_accuracy",
+                     "parse_choice",
+                     "recovery",
+                     "repetition_per_turn",
+                     "response_cross_entropy",
+                     "response_length",
+                     "run_cells",
+                     "run_condition",
+                     "run_multiturn",
+                     "token_cross_entropy",
+                     "write_report",
 ]

@@ -23,9 +23,10 @@ import csv
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..chat import format_chat
 from ..errors import LensteerError
@@ -33,7 +34,7 @@ from ..generation import generate
 from ..organism.grade import parse_letter
 from .forward import continuation_logprobs
 
-__all__ = ["MCQuestion", "MCFileError", "load_mc", "parse_choice", "mc_accuracy", "DATA_DIR"]
+__all__ = ["DATA_DIR", "MCFileError", "MCQuestion", "load_mc", "mc_accuracy", "parse_choice"]
 
 DATA_DIR = Path(__file__).parent / "data"
 LETTERS = "ABCD"
@@ -72,7 +73,7 @@ class MCQuestion:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MCQuestion":
+    def from_dict(cls, data: dict[str, Any]) -> MCQuestion:
         return cls(data["question"], tuple(data["options"]), int(data["answer"]),
                    data.get("prompt", ""), tuple(data.get("continuations", ())))
 

@@ -16,8 +16,9 @@ False
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import Generation, generate
@@ -28,8 +29,16 @@ from .forward import response_cross_entropy
 from .judges import Judge, JudgeItem
 from .metrics import intervention_size, response_length
 
-__all__ = ["Condition", "EvalItem", "GenSettings", "ConditionRun", "build_items", "split_scenarios",
-           "run_condition", "baseline_conditions"]
+__all__ = [
+    "Condition",
+    "ConditionRun",
+    "EvalItem",
+    "GenSettings",
+    "baseline_conditions",
+    "build_items",
+    "run_condition",
+    "split_scenarios",
+]
 
 RULE_NAMES = {"swfc": "SwFC", "sttp": "StTP", "stmp": "StMP", "ablate": "Ablation"}
 
@@ -81,7 +90,7 @@ class Condition:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Condition":
+    def from_dict(cls, data: Mapping[str, Any]) -> Condition:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -139,12 +148,12 @@ class GenSettings:
     """Decoding settings for every condition (greedy by default: a sweep is then exactly
     reproducible and resumable; ``greedy=False`` samples with the paper's T and top-p)."""
 
-    max_new_tokens: int = 48
+    max_new_tokens: int = 40
     greedy: bool = True
     temperature: float = 0.6
     top_p: float = 0.9
     seed: int = 0
-    batch_size: int = 32
+    batch_size: int = 64
 
     def kwargs(self) -> dict[str, Any]:
         return dict(max_new_tokens=self.max_new_tokens, greedy=self.greedy,
@@ -212,7 +221,7 @@ def run_condition(
         with steer(model, steerer, telemetry=telemetry) as session:
             gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
         intervention = intervention_size(session.telemetry)
-    verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished)
+    verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished, tuple(g.messages))
                             for it, g in zip(items, gens)])
     trait = [v.trait for v in verdicts]
     coherence = [v.coherence for v in verdicts]

@@ -12,12 +12,13 @@ capability and multi-turn; resumable). ``--quick`` shrinks everything for CI.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..io import write_json, write_text
 
-__all__ = ["run_demo", "format_demo_report"]
+__all__ = ["format_demo_report", "run_demo"]
 
 
 def _banner(text: str) -> None:

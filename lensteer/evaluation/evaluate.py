@@ -27,25 +27,40 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..directions import TraitDirection
 from ..io import write_json
 from ..models import model_info
+from ..steering import steer
 from ..traits import Trait, load_trait
 from .capability import load_mc, mc_accuracy
-from .conditions import (Condition, ConditionRun, EvalItem, GenSettings, baseline_conditions,
-                         build_items, run_condition, split_scenarios)
+from .conditions import (
+    Condition,
+    ConditionRun,
+    GenSettings,
+    baseline_conditions,
+    build_items,
+    run_condition,
+    split_scenarios,
+)
 from .judges import Judge, OrganismJudge
 from .metrics import bootstrap_ci, recovery
 from .multiturn import run_multiturn
-from .sweep import (COHERENCE_RATIO, PAPER_GRID, SweepCheckpoint, choose_operating_points,
-                    fingerprint, grid_conditions, run_cells)
-from ..steering import steer
+from .sweep import (
+    COHERENCE_RATIO,
+    PAPER_GRID,
+    SweepCheckpoint,
+    choose_operating_points,
+    fingerprint,
+    grid_conditions,
+    run_cells,
+)
 
-__all__ = ["EvaluateConfig", "evaluate", "directions_by_layer", "default_judge", "FORMAT_VERSION"]
+__all__ = ["FORMAT_VERSION", "EvaluateConfig", "default_judge", "directions_by_layer", "evaluate"]
 
 FORMAT_VERSION = 1
 METHOD_ORDER = ("swfc", "sttp", "stmp")
@@ -57,6 +72,7 @@ class EvaluateConfig:
 
     grid: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in PAPER_GRID.items()})
     layers: list[int] | None = None  # default: every layer with a direction
+    max_layers: int | None = None  # sweep at most this many evenly spaced layers
     positions: list[str] = field(default_factory=lambda: ["all", "response"])
     gen: GenSettings = field(default_factory=GenSettings)
     prompts_per_scenario: int | None = None  # eval paraphrases per scenario (default: all)
@@ -79,7 +95,7 @@ class EvaluateConfig:
     seed: int = 0
 
     @classmethod
-    def preset(cls, name: str) -> "EvaluateConfig":
+    def preset(cls, name: str) -> EvaluateConfig:
         """``"paper"`` (the paper's α grids over every layer), ``"demo"`` (the paper's grids,
         fewer items and conversations: sized for ``lensteer demo`` on 2 cores) or ``"quick"``
         (a few cells, for CI)."""
@@ -90,7 +106,7 @@ class EvaluateConfig:
                        token_grid={"sttp": [0.0, 1.0, 2.0, 4.0], "stmp": [1.0, 2.0, 3.0, 4.0]})
         if name == "quick":
             return cls(grid={"swfc": [2.0, 4.0], "sttp": [6.0, 24.0], "stmp": [1.0, 3.0]},
-                       prompts_per_scenario=1, max_items=16, capability_limit=12,
+                       max_layers=2, prompts_per_scenario=1, max_items=16, capability_limit=12,
                        n_conversations=3, n_turns=5, gen=GenSettings(max_new_tokens=24),
                        token_grid={"sttp": [1.0, 4.0], "stmp": [1.0, 3.0]}, n_boot=200)
         raise ValueError(f"Unknown preset {name!r}: use 'paper', 'demo' or 'quick'.")
@@ -101,7 +117,7 @@ class EvaluateConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EvaluateConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluateConfig:
         data = dict(data)
         data["gen"] = GenSettings(**data.get("gen", {}))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
@@ -142,7 +158,7 @@ def default_judge(model: Any, trait: Trait, directions: Mapping[int, TraitDirect
 
 
 def _estimates(run: ConditionRun, seed: int, n_boot: int) -> dict[str, Any]:
-    ci = lambda xs: bootstrap_ci(xs, seed=seed, n_boot=n_boot).to_dict()  # noqa: E731
+    ci = lambda xs: bootstrap_ci(xs, seed=seed, n_boot=n_boot).to_dict()
     return {
         "trait": ci(run.trait),
         "coherence": ci(run.coherence),
@@ -173,6 +189,9 @@ def evaluate(
     if not dirs:
         raise ValueError("No directions to steer with: pass a LocateResult or {layer: TraitDirection}.")
     layers = [int(x) for x in (config.layers if config.layers is not None else sorted(dirs))]
+    if config.max_layers and len(layers) > config.max_layers:
+        k = config.max_layers
+        layers = sorted({layers[round(i * (len(layers) - 1) / max(1, k - 1))] for i in range(k)})
     judge = judge or default_judge(model, trait, dirs)
     gen = config.gen
     seed, n_boot = config.seed, config.n_boot

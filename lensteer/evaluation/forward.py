@@ -15,7 +15,8 @@ torch.Size([2])
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -24,7 +25,7 @@ from torch import Tensor
 from ..chat import format_chat
 from ..generation import BatchContext, Generation, _batch_context, left_pad
 
-__all__ = ["continuation_logprobs", "response_cross_entropy", "FIRST_TOKENS"]
+__all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
 #: How many response tokens the judge-free coherence metric reads (the paper's 50).
 FIRST_TOKENS = 50
@@ -52,7 +53,7 @@ def continuation_logprobs(
     continuations: Sequence[Sequence[int]],
     *,
     batch_size: int = 16,
-) -> list[Float[Tensor, "n_tokens"]]:
+) -> list[Float[Tensor, n_tokens]]:
     """Per-token log-probabilities of each continuation after its prompt, one tensor per row.
 
     Active steering applies (see the module docstring); nothing is generated.

@@ -35,15 +35,25 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import LensteerError
 
 __all__ = [
-    "JudgeItem", "Verdict", "Judge", "JudgeError", "OrganismJudge", "OpenAIJudge",
-    "ProbeJudge", "VerdictCache", "TRAIT_RUBRIC", "COHERENCE_RUBRIC", "parse_score",
+    "COHERENCE_RUBRIC",
+    "TRAIT_RUBRIC",
+    "Judge",
+    "JudgeError",
+    "JudgeItem",
+    "OpenAIJudge",
+    "OrganismJudge",
+    "ProbeJudge",
+    "Verdict",
+    "VerdictCache",
+    "parse_score",
 ]
 
 
@@ -75,7 +85,7 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Verdict":
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
         return cls(**data)
 
 

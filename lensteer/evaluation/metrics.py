@@ -14,8 +14,9 @@ and conversation-level :func:`lensteer.organism.grade.repetition` (it works on a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,12 +29,12 @@ from ..organism.world import words
 __all__ = [
     "Estimate",
     "bootstrap_ci",
-    "recovery",
-    "token_cross_entropy",
-    "response_length",
-    "repetition_per_turn",
     "conversation_repetition",
     "intervention_size",
+    "recovery",
+    "repetition_per_turn",
+    "response_length",
+    "token_cross_entropy",
 ]
 
 
@@ -50,7 +51,7 @@ class Estimate:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Estimate":
+    def from_dict(cls, data: dict[str, Any]) -> Estimate:
         return cls(**data)
 
     def fmt(self, digits: int = 1) -> str:
@@ -132,7 +133,7 @@ def token_cross_entropy(
     logprobs: Float[Tensor, "batch pos vocab"],
     targets: Int[Tensor, "batch pos"],
     mask: Int[Tensor, "batch pos"],
-) -> Float[Tensor, "batch"]:
+) -> Float[Tensor, batch]:
     """Mean cross-entropy (nats) of ``targets`` under ``logprobs`` over the masked positions.
 
     >>> lp = torch.log(torch.full((1, 2, 4), 0.25))

@@ -13,8 +13,9 @@ conversation-level repetition statistics.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import generate
@@ -65,7 +66,7 @@ def run_multiturn(
             gens = generate(model, convs, **{**gen.kwargs(), "seed": gen.seed + 1000 * t},
                             path=generation_path(model))
             items = [JudgeItem(scenarios[p[t]].prompt, g.text,
-                               scenarios[p[t]].id if ref else None, g.finished)
+                               scenarios[p[t]].id if ref else None, g.finished, tuple(g.messages))
                      for g, p in zip(gens, plan)]
             for j, (g, v) in enumerate(zip(gens, judge.score(items))):
                 histories[j] = g.conversation()

@@ -7,11 +7,12 @@ Each function returns a matplotlib Figure and takes an optional ``ax``; nothing 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .conditions import RULE_NAMES
 
-__all__ = ["plot_trait_vs_alpha", "plot_frontier", "plot_capability", "plot_repetition"]
+__all__ = ["plot_capability", "plot_frontier", "plot_repetition", "plot_trait_vs_alpha"]
 
 _MODE_STYLE = {"all": "-", "response": "--", "prompt": ":"}
 _METHOD_COLOR = {"swfc": "tab:orange", "sttp": "tab:blue", "stmp": "tab:green"}

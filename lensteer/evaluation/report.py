@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import csv
 import io as _io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..io import atomic_path, write_text
 
-__all__ = ["write_report", "write_grid_csv", "format_report", "format_main_table", "fmt_pct",
-           "GRID_COLUMNS"]
+__all__ = [
+    "GRID_COLUMNS",
+    "fmt_pct",
+    "format_main_table",
+    "format_report",
+    "write_grid_csv",
+    "write_report",
+]
 
 GRID_COLUMNS = ["stage", "method", "positions", "layer", "alpha", "threshold", "calibration",
                 "trait", "coherence", "coherence_source", "ce", "length", "finished", "n",

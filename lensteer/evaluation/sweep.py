@@ -20,16 +20,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from ..errors import LensteerError
 from .conditions import Condition
 
-__all__ = ["PAPER_GRID", "grid_conditions", "choose_operating_points", "SweepCheckpoint",
-           "run_cells", "fingerprint", "COHERENCE_RATIO"]
+__all__ = [
+    "COHERENCE_RATIO",
+    "PAPER_GRID",
+    "SweepCheckpoint",
+    "choose_operating_points",
+    "fingerprint",
+    "grid_conditions",
+    "run_cells",
+]
 
 #: The paper's α grids (DESIGN.md §1.3).
 PAPER_GRID: dict[str, list[float]] = {

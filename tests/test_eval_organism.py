@@ -1,0 +1,47 @@
+"""The evaluation on the bundled organism (skipped until its checkpoint is there): the report
+shows each rule's recovery of the aligned–malicious gap, capability, coherence and repetition,
+for all-token and response-only steering — whichever way they fall."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import lensteer
+from lensteer.evaluation import EvaluateConfig, GenSettings, OrganismJudge, evaluate
+from lensteer.models import BUNDLED_MODELS
+
+
+@pytest.fixture(scope="module")
+def organism():
+    if not BUNDLED_MODELS["organism"].is_ready():
+        pytest.skip("the organism checkpoint is not trained yet")
+    return lensteer.load_model("organism")
+
+
+def test_report_on_organism(organism, tmp_path):
+    loc = lensteer.locate(organism, "honesty", layers=[0, 1], max_scenarios=12, n_folds=3,
+                          neutral=False, progress=False)
+    config = EvaluateConfig(
+        grid={"swfc": [3.0], "sttp": [12.0], "stmp": [2.0]}, layers=[0, 1],
+        gen=GenSettings(max_new_tokens=32), prompts_per_scenario=1, max_items=24,
+        capability="organism", capability_limit=16, n_conversations=3, n_turns=5,
+        token_grid={"sttp": [1.0], "stmp": [2.0]}, n_boot=200)
+    res = evaluate(organism, "honesty", loc, config=config, out=tmp_path, progress=False)
+    assert res["judge"] == OrganismJudge("honesty").name
+    by = {c["name"]: c["metrics"] for c in res["conditions"]}
+    # the organism lies under the malicious prompt and tells the truth under the aligned one
+    assert by["aligned"]["trait"]["mean"] > by["malicious"]["trait"]["mean"] + 30
+    report = (tmp_path / "report.md").read_text()
+    head = [ln for ln in report.splitlines() if ln.startswith("| condition")][0]
+    for column in ("recovery of gap", "coherence", "capability: log-lik %", "capability: letter %",
+                   "multi-turn repeat"):
+        assert column in head
+    for mode in ("all", "response"):
+        for rule in ("SwFC", "StTP", "StMP"):
+            if any(c["method"] == rule.lower() and c["positions"] == mode and c["row"]
+                   for c in res["chosen"]):
+                line = [ln for ln in report.splitlines() if ln.startswith(f"| {rule} ({mode};")][0]
+                assert re.search(r"-?\d+ \[-?\d+, -?\d+\] %", line)  # recovery with its interval
+    assert "Recovery of the aligned–malicious gap, all tokens" in report
+    assert "Repetition across turns" in report
