@@ -208,3 +208,25 @@ def test_evaluate_end_to_end_on_tiny_model(tiny_model, tmp_path):
                      judge=WordJudge(), out=tmp_path / "ev", progress=False, figures=False)
     assert again["sweep"]["rows"] == res["sweep"]["rows"]
     assert again["timings"]["sweep"] < res["timings"]["sweep"]
+
+
+def test_cli_evaluate_with_probe_judge(tiny_model, tiny_dirs, tmp_path, capsys):
+    from lensteer.cli import main
+
+    tiny_model.reset_hooks()
+    loc = lensteer.locate(tiny_model, "honesty", layers=[1], max_scenarios=4, n_folds=2,
+                          max_new_tokens=4, neutral=False, progress=False)
+    loc.save(tmp_path / "loc")
+    out = tmp_path / "ev"
+    args = ["evaluate", "--model", str(tiny_dirs["llama"]), "--trait", "honesty", "--locate",
+            str(tmp_path / "loc"), "--out", str(out), "--preset", "quick", "--judge", "probe",
+            "--max-items", "2", "--max-new-tokens", "4", "--capability", "none",
+            "--no-multiturn", "--no-extensions", "--no-figures", "--layers", "1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| condition |" in printed and "report.md" in printed
+    res = json.loads((out / "results.json").read_text())
+    assert res["judge"] == "probe-L1" and res["sweep"]["n_cells"] == 12
+    assert res["conditions"][0]["metrics"]["coherence_source"] == "ce"
+    assert main(["evaluate", "--model", str(tiny_dirs["llama"]), "--trait", "no-such-trait",
+                 "--out", str(out)]) == 2
