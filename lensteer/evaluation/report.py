@@ -34,15 +34,20 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{100 * x:.{digits}f} %"
 
 
+def _num(x: float, digits: int) -> str:
+    s = f"{x:.{digits}f}"
+    return s.lstrip("-") if float(s) == 0 else s  # no "-0"
+
+
 def _e(est: Mapping[str, Any] | None, digits: int = 1, scale: float = 1.0) -> str:
     if not est or est.get("mean") is None:
         return "–"
-    return (f"{scale * est['mean']:.{digits}f} [{scale * est['lo']:.{digits}f}, "
-            f"{scale * est['hi']:.{digits}f}]")
+    return (f"{_num(scale * est['mean'], digits)} [{_num(scale * est['lo'], digits)}, "
+            f"{_num(scale * est['hi'], digits)}]")
 
 
 def _f(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
+    return "–" if x is None else _num(x, digits)
 
 
 def write_grid_csv(results: Mapping[str, Any], path: str | Path) -> None:
@@ -157,12 +162,12 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
         vals = {m: rec(f"{m}-{mode}") for m in ("swfc", "sttp", "stmp")}
         have = {m: v for m, v in vals.items() if v is not None}
         if have:
-            order = " > ".join(f"{m} {100 * v:.0f} %" for m, v in sorted(have.items(), key=lambda kv: -kv[1]))
+            order = " > ".join(f"{m} {_num(100 * v, 0)} %" for m, v in sorted(have.items(), key=lambda kv: -kv[1]))
             out.append(f"Recovery of the aligned–malicious gap, {mode} tokens: {order}.")
     both = [(m, rec(f"{m}-all"), rec(f"{m}-response")) for m in ("swfc", "sttp", "stmp")]
     both = [b for b in both if b[1] is not None and b[2] is not None]
     if both:
-        ratio = [f"{m} {100 * r:.0f} % vs {100 * s:.0f} %" for m, r, s in both]
+        ratio = [f"{m} {_num(100 * r, 0)} % vs {_num(100 * s, 0)} %" for m, r, s in both]
         out.append("All-token vs response-only recovery (the paper found response-only recovers "
                    "about half): " + "; ".join(ratio) + ".")
     al = by.get("aligned", {})
