@@ -30,7 +30,7 @@ def run_demo(
     *,
     quick: bool = False,
     traits: Sequence[str] = ("honesty", "compassion"),
-    model_name: str = "organism",
+    model_name: str = "organism",  # or an organism checkpoint directory
     progress: bool = True,
     figures: bool = True,
 ) -> dict[str, Any]:
@@ -50,7 +50,10 @@ def run_demo(
     locate_kw = dict(max_scenarios=12, n_folds=3) if quick else {}
     results: dict[str, Any] = {}
     n = len(traits)
+    from ..traits import load_trait
+
     for i, trait in enumerate(traits, 1):
+        spec = load_trait(trait, model="organism")  # the organism's trait files, whatever the path
         loc_dir = out / trait / "locate"
         _banner(f"[{i}/{n}] locate {trait} on {model_name}")
         t0 = time.perf_counter()
@@ -58,13 +61,13 @@ def run_demo(
             loc = LocateResult.load(loc_dir)
             print(f"reusing {loc_dir}")
         else:
-            loc = locate(model, trait, progress=progress, **locate_kw)
+            loc = locate(model, spec, progress=progress, **locate_kw)
             loc.save(loc_dir)
         print(loc.table())
         timings[f"locate {trait}"] = time.perf_counter() - t0
         _banner(f"[{i}/{n}] evaluate {trait}: sweep, operating points, conditions, multi-turn")
         t0 = time.perf_counter()
-        res = evaluate(model, trait, loc, config=config, out=out / trait, progress=progress,
+        res = evaluate(model, spec, loc, config=config, out=out / trait, progress=progress,
                        figures=figures)
         results[trait] = res
         timings[f"evaluate {trait}"] = time.perf_counter() - t0

@@ -208,7 +208,8 @@ def evaluate(
     t0 = time.perf_counter()
     settings = {"model": model_info(model).to_dict(), "trait": trait.to_dict(), "judge": judge.name,
                 "gen": gen.to_dict(), "items": [asdict(i) for i in tune],
-                "directions": {str(k): d.data_hash or float(d.v_hat.sum()) for k, d in sorted(dirs.items())}}
+                "directions": {str(k): [d.data_hash, d.method, d.hook, round(float(d.v_hat.sum()), 6),
+                                          round(d.boundary, 6)] for k, d in sorted(dirs.items())}}
     checkpoint = SweepCheckpoint(out_dir / "sweep_cells.jsonl", fingerprint(settings)) if out_dir else None
 
     def compute(cell: Condition) -> dict[str, Any]:
