@@ -22,6 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/bench-evaluate")
     ap.add_argument("--traits", default="honesty,compassion")
+    ap.add_argument("--model", default="organism", help="'organism' or an organism checkpoint dir")
     ap.add_argument("--paper", action="store_true", help="evaluate with the full paper preset")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
@@ -37,20 +38,21 @@ def main() -> None:
         import lensteer
         from lensteer.evaluation import EvaluateConfig, evaluate
 
-        model = lensteer.load_model("organism")
+        model = lensteer.load_model(a.model)
         timings, cells = {}, {}
         for trait in traits:
             s = time.perf_counter()
-            loc = lensteer.locate(model, trait, progress=False)
+            spec = lensteer.load_trait(trait, model="organism")
+            loc = lensteer.locate(model, spec, progress=False)
             timings[f"locate {trait}"] = time.perf_counter() - s
-            res = evaluate(model, trait, loc, config=EvaluateConfig.preset("paper"),
+            res = evaluate(model, spec, loc, config=EvaluateConfig.preset("paper"),
                            out=f"{a.out}/{trait}", progress=False)
             for k, v in res["timings"].items():
                 timings[f"{trait}: {k}"] = v
             cells[trait] = {"cells": res["sweep"]["n_cells"], "tune_items": res["items"]["tune"]}
         out = {"mode": "paper", "timings": timings, "cells": cells}
     else:
-        res = run_demo(a.out, traits=traits, progress=False)
+        res = run_demo(a.out, traits=traits, model_name=a.model, progress=False)
         out = {"mode": "demo", "timings": res["timings"],
                "cells": {t: {"cells": r["sweep"]["n_cells"], "tune_items": r["items"]["tune"],
                              "extension_cells": len(r["extensions"]["rows"])}
