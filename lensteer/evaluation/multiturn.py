@@ -3,7 +3,9 @@
 Conversation ``j`` asks ``n_turns`` distinct eval scenarios in a row under one system prompt of
 the condition's side; the model's own replies stay in context. Steering wraps the whole rollout,
 so in ``all`` mode every turn's prefill (the history included) and every generated token are
-steered. Per turn index: trait and coherence (judge), repetition (distinct-n, repeated n-grams
+steered. In ``response`` mode each turn's earlier replies are re-read as prompt, so they are not
+steered again (a server that keeps the steered keys and values of earlier replies in its cache
+would differ there). Per turn index: trait and coherence (judge), repetition (distinct-n, repeated n-grams
 within the turn and across earlier turns) and length; per conversation: the organism's
 conversation-level repetition statistics.
 
