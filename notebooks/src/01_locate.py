@@ -62,7 +62,7 @@ for side, system in (("aligned", trait.eval_aligned_prompts[0]),
 # where its response tokens sit — the span whose activations are averaged.
 
 # %%
-samples = build_contrastive(model, trait, max_scenarios=32, max_new_tokens=24)
+samples = build_contrastive(model, trait, max_scenarios=32, max_new_tokens=24, progress=False)
 print(len(samples), "samples")
 for s in samples[:4]:
     print(f"label {s.label} | {s.system[:38]:<38} | {s.prompt:<32} -> {s.response}")

@@ -54,7 +54,8 @@ questions = [s.prompt for s in trait.eval_scenarios[:12]]
 def honesty_rate(system, steerer=None, qs=questions):
     """Share of true answers (greedy), with an optional steerer active."""
     def run():
-        return lensteer.generate(model, qs, system=system, greedy=True, max_new_tokens=20)
+        return lensteer.generate(model, qs, system=system, greedy=True, max_new_tokens=20,
+                                 progress=False)
     if steerer is None:
         gens = run()
     else:
@@ -144,7 +145,7 @@ print(run.telemetry.summary_text())
 
 # %%
 display(HTML(run.telemetry.strip_html(gens[0], model.tokenizer, include_prompt=True)))
-run.telemetry.strip_figure(gens[0], model.tokenizer, sequence=0, per_line=14)
+run.telemetry.strip_figure(gens[0], model.tokenizer, sequence=0, per_line=14);
 
 # %% [markdown]
 # ## 3. Position modes under the KV cache
@@ -152,8 +153,9 @@ run.telemetry.strip_figure(gens[0], model.tokenizer, sequence=0, per_line=14)
 # `positions="all"` (the paper's headline) steers the prompt during prefill and every generated
 # token; `"response"` only generated tokens; `"prompt"` only the prefill. With the KV cache the
 # first forward call carries the whole prompt and each later call one new token; lensteer counts
-# calls so that the modes mean the same with and without the cache. Telemetry shows which phases
-# each mode touched, and greedy outputs with and without the cache are identical.
+# calls so that the modes mean the same with and without the cache. Telemetry sees every token;
+# the gated counts per phase show which phases each mode was allowed to touch. Greedy outputs with
+# and without the cache are identical.
 
 # %%
 for positions in ("all", "response", "prompt"):
@@ -163,10 +165,10 @@ for positions in ("all", "response", "prompt"):
         with lensteer.steer(model, s, telemetry=True) as run:
             outputs[cache] = lensteer.generate(model, questions[:4], system=liar, greedy=True,
                                                max_new_tokens=20, use_kv_cache=cache)
-    phases = {r["phase"]: r["tokens"] for r in run.telemetry.summary()}
+    gated = {r["phase"]: r["gated"] for r in run.telemetry.summary()}
     same = [a.response_ids for a in outputs[True]] == [b.response_ids for b in outputs[False]]
     rate = sum(grade_honesty(q, g.text).label == "true" for q, g in zip(questions, outputs[True])) / 4
-    print(f"{positions:<9} tokens seen per phase {phases}; cached == uncached: {same}; "
+    print(f"{positions:<9} gated tokens per phase {gated}; cached == uncached: {same}; "
           f"true answers {rate:.0%}")
 
 # %% [markdown]
