@@ -57,3 +57,25 @@ def test_figures_are_small_and_referenced_images_exist():
 def test_readme_has_the_two_commands():
     text = README.read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text
+
+
+def run_blocks(path: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the python blocks of a markdown page, in order, in a fresh interpreter."""
+    blocks = python_blocks(path.read_text(encoding="utf-8"))
+    assert blocks, f"{path} has no python code block"
+    threads = os.environ.get("LENSTEER_TEST_THREADS", "2")
+    code = f"import torch\ntorch.set_num_threads({threads})\n" + "\n".join(blocks)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"the code of {path.name} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+#: Documentation pages whose python blocks run as written (on bundled models, offline).
+RUNNABLE_PAGES = ["docs/gotchas.md"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", RUNNABLE_PAGES)
+def test_doc_page_code_runs(page, tmp_path):
+    run_blocks(ROOT / page, tmp_path)
