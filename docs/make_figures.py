@@ -1,10 +1,11 @@
 """Make the documentation's figures from lensteer's own code (run from the repository root).
 
     .venv/bin/python docs/make_figures.py            # every figure
-    .venv/bin/python docs/make_figures.py rules      # only some: rules, sweep, strip
+    .venv/bin/python docs/make_figures.py rules      # only some: rules, organism
 
 Writes PNGs into ``docs/img/``. ``rules`` needs no model (the steerers act on synthetic
-activations); ``sweep`` and ``strip`` run on the bundled organism (about a minute on one core).
+activations); ``organism`` runs a layer sweep and a small steering sweep on the bundled organism
+(about a minute on one core).
 Every number in a figure comes from a run of the code, none is typed in.
 """
 from __future__ import annotations
@@ -82,46 +83,58 @@ def figure_rules() -> Path:
     return _save(fig, "rules.png")
 
 
-def _organism():
+def _honesty_rate(model, questions, system, steerer=None) -> float:
     import lensteer
+    from lensteer.organism.grade import grade_honesty
 
-    return lensteer.load_model("organism")
+    def run():
+        return lensteer.generate(model, questions, system=system, greedy=True, max_new_tokens=20,
+                                 progress=False)
+
+    if steerer is None:
+        gens = run()
+    else:
+        with lensteer.steer(model, steerer):
+            gens = run()
+    return sum(grade_honesty(q, g.text).label == "true" for q, g in zip(questions, gens)) / len(gens)
 
 
-def figure_sweep(model=None) -> list[Path]:
-    """Layer sweep of the honesty trait on the organism: probe curves and projections."""
+def figure_organism() -> list[Path]:
+    """On the organism (honesty): the layer sweep, the projection histograms at the first
+    recommended layer, and a token strip of StTP at the layer that steers best."""
     import lensteer
     from lensteer import plots
 
-    model = model or _organism()
+    model = lensteer.load_model("organism")
+    trait = lensteer.load_trait("honesty", model=model)
     t0 = time.time()
-    result = lensteer.locate(model, "honesty", max_scenarios=24, n_folds=4, max_new_tokens=24,
-                             greedy=True, progress=False)
+    result = lensteer.locate(model, trait, max_scenarios=24, n_folds=4, max_new_tokens=24,
+                             progress=False)
     print(f"locate: {time.time() - t0:.0f} s; recommended {result.recommended}")
     paths = [_save(plots.plot_sweep(result), "sweep_organism.png")]
-    layer = result.recommended[0]
-    paths.append(_save(plots.plot_projections(result, layer), "projections_organism.png"))
+    paths.append(_save(plots.plot_projections(result, result.recommended[0]),
+                       "projections_organism.png"))
+
+    liar = trait.eval_malicious_prompts[0]
+    questions = [s.prompt for s in trait.eval_scenarios[:8]]
+    rates = {layer: _honesty_rate(model, questions, liar,
+                                  lensteer.StTP(result.direction(layer), alpha=12,
+                                                calibration="token"))
+             for layer in range(model.cfg.n_layers)}
+    layer = max(rates, key=lambda k: (rates[k], -k))
+    print(f"StTP α=12 honesty by layer: {rates}; strip at layer {layer}")
+    steerer = lensteer.StTP(result.direction(layer), alpha=12, calibration="token")
+    with lensteer.steer(model, steerer, telemetry=True) as run:
+        [g] = lensteer.generate(model, questions[:1], system=liar, greedy=True, max_new_tokens=20)
+    fig = run.telemetry.strip_figure(g, model.tokenizer, per_line=12, include_prompt=True)
+    fig.axes[0].set_title(f"StTP (α = 12, per-token calibration) at layer {layer} under a held-out "
+                          "malicious prompt; colour = ρ before (blue = aligned side), boxed = gated",
+                          fontsize=9)
+    paths.append(_save(fig, "strip_organism.png"))
     return paths
 
 
-def figure_strip(model=None) -> Path:
-    """A token strip: StTP at an early layer under a malicious prompt, gated tokens boxed."""
-    import lensteer
-
-    model = model or _organism()
-    trait = lensteer.load_trait("honesty", model=model)
-    result = lensteer.locate(model, trait, layers=[1], max_scenarios=24, n_folds=4,
-                             max_new_tokens=24, greedy=True, progress=False, neutral=False)
-    steerer = lensteer.StTP(result.direction(1), alpha=12, calibration="token")
-    question = trait.eval_scenarios[0].prompt
-    with lensteer.steer(model, steerer, telemetry=True) as run:
-        [g] = lensteer.generate(model, [question], system=trait.eval_malicious_prompts[0],
-                                greedy=True, max_new_tokens=24)
-    fig = run.telemetry.strip_figure(g, model.tokenizer, per_line=12, include_prompt=False)
-    return _save(fig, "strip_organism.png")
-
-
-FIGURES = {"rules": figure_rules, "sweep": figure_sweep, "strip": figure_strip}
+FIGURES = {"rules": figure_rules, "organism": figure_organism}
 
 
 def main(argv: list[str] | None = None) -> int:
