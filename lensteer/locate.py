@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -41,7 +42,7 @@ from .directions import (
     projection_stats,
     token_stats,
 )
-from .errors import FitError
+from .errors import ActivationError, FitError
 from .hooks import parse_hook_name
 from .models import model_info
 from .traits import Trait, load_trait
@@ -53,7 +54,12 @@ SEPARABLE_AUROC = 0.9
 
 @dataclass
 class LocateRow:
-    """The sweep's numbers at one (layer, hook point). ``None`` where not computed."""
+    """The sweep's numbers at one (layer, hook point). ``None`` where not computed.
+
+    ``accuracy``/``auroc`` are held out (GroupKFold by scenario). ``cohens_d``, m, μ±, σ± are
+    those of the direction fitted on all the data, on that same data (what steering uses); with
+    few samples in many dimensions they look better than the held-out scores.
+    """
 
     layer: int
     hook: str
@@ -340,6 +346,7 @@ def locate(
     neutral: bool = True,
     evaluate: bool = False,
     samples: Sequence[Sample] | None = None,
+    drop_empty: bool = False,
     progress: bool | None = None,
 ) -> LocateResult:
     """Sweep layers × hook points for ``trait`` on ``model`` (see the module docstring).
@@ -359,6 +366,8 @@ def locate(
         evaluate: also score each all-data direction on the eval split (held-out paraphrases
             and scenarios): ``eval_accuracy``, ``eval_auroc``.
         samples: reuse a contrastive set (from :func:`~lensteer.contrastive.build_contrastive`).
+        drop_empty: drop aligned/malicious pairs in which a response has zero tokens (with a
+            warning naming their scenarios) instead of raising.
     """
     if method not in METHODS:
         raise FitError(f"Unknown method {method!r}; choose from {METHODS}.")
@@ -368,7 +377,7 @@ def locate(
     if samples is None:
         samples = build_contrastive(model, trait, responses=responses, max_scenarios=max_scenarios,
                                     prompts_per_scenario=prompts_per_scenario, **gen)
-    samples = list(samples)
+    samples = _check_empty(list(samples), drop_empty)
     labels = torch.tensor([s.label for s in samples])
     groups = [s.scenario for s in samples]
     sites = resolve_sites(model, layers, hooks)
@@ -390,6 +399,7 @@ def locate(
         diff = mean_difference(pos, neg)
         cos = float(d.v_hat @ diff / diff.norm().clamp_min(1e-12))
         stats = projection_stats(d.project(pos), d.project(neg))
+        d.extra.update(accuracy=accuracy, auroc=auroc, cos_mean_diff=cos)
         directions[site] = d
         projections[site] = {"pos": _round(d.project(pos)), "neg": _round(d.project(neg))}
         rows.append(LocateRow(
@@ -432,6 +442,23 @@ def locate(
         samples=[s.to_dict() for s in samples] + [s.to_dict() for s in neutral_samples],
         projections=projections, token_projections=token_projections, settings=settings,
     )
+
+
+def _check_empty(samples: list[Sample], drop: bool) -> list[Sample]:
+    """Raise on zero-token responses (naming their scenarios), or drop their pairs."""
+    empty = [s for s in samples if s.n_tokens == 0]
+    if not empty:
+        return samples
+    names = sorted({s.scenario for s in empty})
+    if not drop:
+        raise ActivationError(
+            f"{len(empty)} responses have zero tokens (scenarios: {', '.join(names[:8])}), so they "
+            "have no mean activation. Pass drop_empty=True to drop those pairs, or use more "
+            "max_new_tokens / another seed."
+        )
+    warnings.warn(f"Dropping {len(empty)} zero-token responses and their pairs: scenarios {names}.")
+    bad = {(s.scenario, s.paraphrase) for s in empty}
+    return [s for s in samples if (s.scenario, s.paraphrase) not in bad]
 
 
 def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_size, progress):

@@ -216,3 +216,19 @@ def test_organism_traits_are_linearly_separable(trait):
     best = max(result.rows, key=lambda r: r.accuracy)
     print(f"\norganism {trait}:\n{result.table()}")
     assert best.accuracy >= 0.95, result.table()
+
+
+def test_zero_token_response_is_an_error_naming_the_scenario(tiny_model, given_trait):
+    from lensteer.errors import ActivationError
+
+    trait = lensteer.load_trait(given_trait)
+    samples = build_contrastive(tiny_model, trait, responses="given")
+    s = samples[3]
+    samples[3] = type(s)(**{**s.__dict__, "span": (s.span[0], s.span[0])})
+    with pytest.raises(ActivationError, match="s1"):
+        locate_fn(tiny_model, trait, samples=samples, n_folds=4, layers=[0], per_token=False)
+    with pytest.warns(UserWarning, match="s1"):
+        result = locate_fn(tiny_model, trait, samples=samples, n_folds=4, layers=[0],
+                           per_token=False, drop_empty=True)
+    assert len(result.samples) == len(samples) - 2
+    assert result.directions["blocks.0.hook_resid_post"].extra["auroc"] == result.rows[0].auroc
