@@ -25,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", default=None, choices=["bridge", "hooked"],
+                   help="TransformerLens backend (default: bridge on TL 4, hooked on TL 3.9)")
     p.add_argument("--evaluate", action="store_true",
                    help="also score each direction on the trait's eval split")
     p.add_argument("--no-per-token", action="store_true",

@@ -519,12 +519,21 @@ def _parse_layers(text: str | None, n_layers: int) -> list[int] | None:
     return out
 
 
+def _installed_backend() -> str:
+    """``"bridge"`` with TransformerLens 4, ``"hooked"`` with TransformerLens 3.9."""
+    import importlib.metadata
+
+    major = int(importlib.metadata.version("transformer-lens").split(".")[0])
+    return "bridge" if major >= 4 else "hooked"
+
+
 def locate_command(args: argparse.Namespace) -> int:
     """``lensteer locate``: run the sweep, write sweep.json, directions/ and plots, print a table."""
     from .models import load_model
 
     torch.manual_seed(args.seed)
-    model = load_model(args.model, device=args.device)
+    backend = args.backend or _installed_backend()
+    model = load_model(args.model, device=args.device, backend=backend)
     layers = _parse_layers(args.layers, int(model.cfg.n_layers))
     hooks = [h for part in args.hooks for h in part.split(",") if h]
     result = locate(

@@ -120,7 +120,9 @@ def test_save_load_round_trip_and_model_check(tmp_path, tiny_model):
     pos, neg = _data(d=32)
     d = fit_direction(pos, neg, layer=1, hook="blocks.1.hook_resid_post", model=tiny_model, trait="honesty")
     d.token_stats = token_stats(torch.randn(50), torch.randn(50) - 1)
-    assert d.hook_canonical == "blocks.1.hook_out"
+    from lensteer.hooks import canonical_name
+
+    assert d.hook_canonical == canonical_name(tiny_model, "blocks.1.hook_resid_post")  # TL4: blocks.1.hook_out
     path = tmp_path / "d.safetensors"
     d.save(path)
     back = TraitDirection.load(path, model=tiny_model)

@@ -94,7 +94,7 @@ def test_round_trip_dict_json_and_directory(given_result, tmp_path):
     loaded = LocateResult.load(tmp_path)
     assert set(loaded.directions) == set(given_result.directions)
     for hook, d in loaded.directions.items():
-        assert torch.equal(d.v_hat, given_result.directions[hook].v_hat)
+        torch.testing.assert_close(d.v_hat, given_result.directions[hook].v_hat, rtol=1e-6, atol=1e-7)
         assert d.token_stats == given_result.directions[hook].token_stats
     assert loaded.direction(1, "mlp_out").hook == "blocks.1.hook_mlp_out"
 
