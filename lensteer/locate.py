@@ -78,6 +78,11 @@ class LocateRow:
     gate_rate_neutral_response: float | None = None  # response tokens only
     gate_rate_aligned_tokens: float | None = None  # aligned training response tokens below m
     gate_rate_malicious_tokens: float | None = None  # malicious training response tokens below m
+    # the per-token calibrated gate (DESIGN.md §1.4): threshold = a low percentile of aligned
+    # per-token projections (``token_percentile``), and how often it fires
+    token_threshold: float | None = None
+    token_gate_rate_neutral: float | None = None
+    token_gate_rate_malicious: float | None = None
     eval_accuracy: float | None = None  # direction fit on all train data, on the eval split
     eval_auroc: float | None = None
 
@@ -347,6 +352,7 @@ def locate(
     evaluate: bool = False,
     samples: Sequence[Sample] | None = None,
     drop_empty: bool = False,
+    token_percentile: float = 5.0,
     progress: bool | None = None,
 ) -> LocateResult:
     """Sweep layers × hook points for ``trait`` on ``model`` (see the module docstring).
@@ -366,6 +372,8 @@ def locate(
         evaluate: also score each all-data direction on the eval split (held-out paraphrases
             and scenarios): ``eval_accuracy``, ``eval_auroc``.
         samples: reuse a contrastive set (from :func:`~lensteer.contrastive.build_contrastive`).
+        token_percentile: the per-token calibrated gate's threshold is this percentile of the
+            aligned per-token projections (``token_threshold`` and its gate rates).
         drop_empty: drop aligned/malicious pairs in which a response has zero tokens (with a
             warning naming their scenarios) instead of raising.
     """
@@ -413,7 +421,7 @@ def locate(
     token_projections: dict[str, dict[str, list[float]]] = {}
     if per_token:
         _per_token(model, samples, neutral_samples, rows, directions, token_projections,
-                   batch_size=batch_size, progress=progress)
+                   batch_size=batch_size, progress=progress, percentile=token_percentile)
     if evaluate:
         eval_samples = build_contrastive(model, trait, split="eval", responses=responses,
                                          max_scenarios=max_scenarios,
@@ -435,6 +443,7 @@ def locate(
     settings = dict(method=method, n_folds=n_folds, responses=responses,
                     prompts_per_scenario=prompts_per_scenario, max_scenarios=max_scenarios,
                     per_token=per_token, neutral=neutral, evaluate=evaluate, data_hash=data_hash,
+                    token_percentile=token_percentile,
                     trait_path=trait.path, **{k: v for k, v in gen.items() if k != "progress"})
     return LocateResult(
         trait=trait.name, model=info, method=method, n_folds=n_folds, rows=rows, cosine=cosine,
@@ -461,7 +470,8 @@ def _check_empty(samples: list[Sample], drop: bool) -> list[Sample]:
     return [s for s in samples if (s.scenario, s.paraphrase) not in bad]
 
 
-def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_size, progress):
+def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_size, progress,
+               percentile):
     """Second pass: per-token projections of training responses and neutral conversations."""
     everything = list(samples) + list(neutral_samples)
     # neutral conversations: every token (what all-mode steering gates); others: the response
@@ -481,6 +491,9 @@ def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_
         m = row.boundary
         row.gate_rate_aligned_tokens = float((pos < m).float().mean())
         row.gate_rate_malicious_tokens = float((neg < m).float().mean())
+        t = direction.token_stats.percentile_pos(percentile)
+        row.token_threshold = t
+        row.token_gate_rate_malicious = float((neg < t).float().mean())
         entry = {"pos": _round(pos), "neg": _round(neg)}
         if neutral_samples:
             full = [per[n + j][:, 0] for j in range(len(neutral_samples))]
@@ -490,6 +503,7 @@ def _per_token(model, samples, neutral_samples, rows, directions, out, *, batch_
             row.gate_rate_neutral_response = (
                 float((resp_tokens < m).float().mean()) if resp_tokens.numel() else None
             )
+            row.token_gate_rate_neutral = float((all_tokens < t).float().mean())
             direction.extra["gate_rate_neutral"] = row.gate_rate_neutral
             entry["neutral"] = _round(all_tokens)
         out[row.hook] = entry
