@@ -379,3 +379,16 @@ def test_models_own_generate_with_and_without_cache(clean):
         assert sorted(r["position"] for r in prompt) == list(range(tokens.shape[1]))
         assert not any(r["gated"] for r in prompt) and all(r["gated"] for r in response)
         assert len(response) == 4  # the 5th sampled token is never fed back
+
+
+def test_raw_steering_hooks_outside_steer_never_take_the_fast_path(clean):
+    model = clean
+    needs_fast(model)
+    s = StTP(make_direction(model), alpha=8)
+    with steer(model, s):
+        reference = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="tl")
+    with model.hooks(fwd_hooks=s.hooks(model)):
+        auto = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6)
+        with pytest.raises(FastPathError, match="other TransformerLens hooks"):
+            lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="fast")
+    assert ids(auto) == ids(reference)

@@ -93,20 +93,21 @@ def _hook_points(model: Any) -> list[Any]:
 
 
 def foreign_hooks(model: Any) -> int:
-    """How many hooks on ``model`` are not lensteer steering hooks."""
-    ours = sum(len(s.hooks) for s in active_sessions(model))
-    total = 0
-    unknown = 0
+    """How many hooks on ``model`` do not belong to an open ``steer`` context (the fast path
+    would silently drop them, so any of them forces the TransformerLens path)."""
+    ours = {id(hook) for s in active_sessions(model) for _, hook in s.hooks}
+    total = unknown = foreign = 0
     for point in _hook_points(model):
         for handle in list(point.fwd_hooks) + list(point.bwd_hooks):
             total += 1
             user = getattr(handle, "user_hook", None)
             if user is None:
                 unknown += 1
-            elif not getattr(user, "lensteer_steering", False):
-                return 1 + total  # certainly someone else's
-    # Handles that do not say which function they wrap (TL 3.9): compare counts.
-    return max(0, total - ours) if unknown else 0
+            elif id(user) not in ours:
+                foreign += 1
+    if unknown:  # handles that do not say which function they wrap (TL 3.9): compare counts
+        return max(foreign, total - len(ours))
+    return foreign
 
 
 def fast_path_reason(model: Any) -> str | None:
