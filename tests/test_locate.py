@@ -65,7 +65,8 @@ def test_rows_and_statistics(given_result, tiny_model):
         assert row.token_threshold == pytest.approx(d.token_stats.percentile_pos(5.0))
         assert 0.0 <= row.token_gate_rate_neutral <= 1.0
         aligned_tokens = torch.tensor(r.token_projections[row.hook]["pos"])
-        assert float((aligned_tokens < row.token_threshold).float().mean()) <= 0.05 + 1e-6
+        # (stored projections are rounded to 5 digits, and percentiles interpolate)
+        assert float((aligned_tokens < row.token_threshold).float().mean()) <= 0.05 + 2 / len(aligned_tokens)
         d = r.directions[row.hook]
         assert d.token_stats is not None and d.layer == row.layer and d.trait == "demo"
         assert d.model["name"] == tiny_model.lensteer_info.name
