@@ -126,9 +126,13 @@ class LocateResult:
 
     # ------------------------------------------------------------------ reporting
     def table(self, point: str | None = None) -> str:
-        """A fixed-width table, one line per site (only ``point`` when given)."""
+        """A fixed-width table, one line per site (only ``point`` when given).
+
+        ``gate``: share of neutral tokens with ρ < m; ``tgate``: share below the per-token
+        threshold (``token_threshold``).
+        """
         head = (f"{'layer':>5} {'hook':<10} {'acc':>5} {'auroc':>5} {'d':>6} {'cos':>5} "
-                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5}")
+                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5} {'tgate':>5}")
         lines = [head]
         for r in self.rows:
             if point and r.point != point:
@@ -137,7 +141,7 @@ class LocateResult:
                 f"{r.layer:>5} {r.point:<10} {r.accuracy:>5.2f} {r.auroc:>5.2f} "
                 f"{_fmt(r.cohens_d, 6, 2)} {r.cos_mean_diff:>5.2f} {r.boundary:>8.3g} "
                 f"{r.mu_pos:>8.3g} {r.sigma_pos:>7.3g} {r.mu_neg:>8.3g} {r.sigma_neg:>7.3g} "
-                f"{_fmt(r.gate_rate_neutral, 5, 2)}"
+                f"{_fmt(r.gate_rate_neutral, 5, 2)} {_fmt(r.token_gate_rate_neutral, 5, 2)}"
             )
         return "\n".join(lines)
 
