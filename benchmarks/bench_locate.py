@@ -119,7 +119,8 @@ def main() -> None:
             cmd = [sys.executable, "-m", "lensteer.cli", "locate", "--model", "organism", "--trait",
                    "honesty", "--out", out]
             start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            env = dict(os.environ, OMP_NUM_THREADS="1")
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             wall = time.perf_counter() - start
             child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             print(f"lensteer locate --model organism --trait honesty: {wall:.1f} s wall, "

@@ -522,7 +522,11 @@ def _samples_hash(samples: Sequence[Sample]) -> str:
 
 # ====================================================================== CLI
 def _parse_layers(text: str | None, n_layers: int) -> list[int] | None:
-    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]``; ``None`` or ``"all"`` → all layers."""
+    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]``; ``None`` or ``"all"`` → all layers (``None``).
+
+    >>> _parse_layers("0-3,7", 30), _parse_layers("-1", 30), _parse_layers("all", 30)
+    ([0, 1, 2, 3, 7], [29], None)
+    """
     if text is None or text == "all":
         return None
     out: list[int] = []
