@@ -37,7 +37,7 @@ def plot_sweep(result: LocateResult, point: str | None = None, ax: Any = None) -
     ax.set_ylabel("probe score")
     twin = ax.twinx()
     twin.plot(layers, [r.cohens_d if r.cohens_d is not None else float("nan") for r in rows],
-              "d-", color="tab:red", alpha=0.7, label="Cohen's d")
+              "d-", color="tab:red", alpha=0.7, label="Cohen's d (fit data)")
     twin.set_ylabel("Cohen's d", color="tab:red")
     for layer in result.recommended:
         ax.axvline(layer, color="grey", lw=0.8, ls=":")
