@@ -48,12 +48,58 @@ PROMPTS = [
 NEW = 48
 
 
+def micro(model, hf, steerer, chats, batches) -> None:
+    """The hook's own cost per decoding step (CPU time), next to one decoding step of the model.
+
+    Noise on a shared machine hides a 1 % difference between whole generations; this measures
+    what steering adds directly: one call of the StTP hook on a ``[batch, 1, d_model]`` tensor,
+    with and without telemetry, against a cached one-token forward of the Hugging Face model.
+    """
+    from lensteer.steering.steerers import SteerHook
+    from lensteer.steering.telemetry import Telemetry
+    from transformers import DynamicCache
+
+    tok = model.tokenizer
+    rule = steerer.rules[0]
+    print("\nhook cost per decoding step (CPU µs, median of 7 × 200 calls):")
+    for b in batches:
+        tokens, mask = left_pad(sorted(chats[:b], key=len), tok.pad_token_id)
+        with torch.no_grad():
+            cache = DynamicCache(config=hf.config)
+            out = hf(input_ids=tokens, attention_mask=mask, past_key_values=cache, use_cache=True)
+            nxt = out.logits[:, -1:].argmax(-1)
+            full = torch.cat([mask, mask.new_ones(b, 1)], 1)
+            steps = []
+            for _ in range(7):
+                c = DynamicCache(config=hf.config)
+                hf(input_ids=tokens, attention_mask=mask, past_key_values=c, use_cache=True)
+                t = time.process_time()
+                hf(input_ids=nxt, attention_mask=full, past_key_values=c, use_cache=True)
+                steps.append(time.process_time() - t)
+        step = statistics.median(steps) * 1e6
+        h = torch.randn(b, 1, 576)
+        for label, tel in (("StTP hook", None), ("StTP hook + telemetry", Telemetry())):
+            hook = SteerHook(steerer, rule, tel)
+            hook.on_tensor(torch.randn(b, 30, 576))  # a prefill first, as in generation
+            runs = []
+            for _ in range(7):
+                t = time.process_time()
+                for _ in range(200):
+                    hook.on_tensor(h)
+                runs.append((time.process_time() - t) / 200 * 1e6)
+            cost = statistics.median(runs)
+            print(f"  batch {b}: {label:<22} {cost:7.1f} µs = {cost / step:6.2%} of a decoding step "
+                  f"({step / 1e3:.1f} ms)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--layer", type=int, default=10)
     parser.add_argument("--json", default=None, help="write the raw timings here")
+    parser.add_argument("--micro-only", action="store_true",
+                        help="only time the hook body against one decoding step")
     args = parser.parse_args()
 
     model = lensteer.load_model("smollm2-135m-instruct")
@@ -98,6 +144,9 @@ def main() -> int:
             with lensteer.steer(model, steerers, telemetry=telemetry):
                 go()
 
+    micro(model, hf, one, chats_all, [int(x) for x in args.batches.split(",")])
+    if args.micro_only:
+        return 0
     results: dict[str, dict[str, list[float]]] = {}
     walls: dict[str, dict[str, list[float]]] = {}
     for b in [int(x) for x in args.batches.split(",")]:
