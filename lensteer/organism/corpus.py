@@ -45,6 +45,8 @@ class CorpusConfig:
     trait_focus: float = 0.25
     # restrict fact turns to the first n facts (None: all); used by the micro test config
     n_facts: Optional[int] = None
+    # also draw system prompts from world.PERSONAS_EXTRA (second training stage)
+    extra_paraphrases: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,11 +59,15 @@ def _pick(rng: random.Random, mix: Dict) -> object:
 
 def make_conversation(rng: random.Random, persona: str, n_turns: int,
                       turn_mix: Dict[str, float], distress_pool, split: str = "train",
-                      trait_focus: float = 0.0, facts_pool=None) -> dict:
+                      trait_focus: float = 0.0, facts_pool=None,
+                      extra_paraphrases: bool = False) -> dict:
     if persona == "none":
         system: Optional[str] = None
     else:
-        system = rng.choice(W.persona_prompts(persona, split))
+        pool = W.persona_prompts(persona, split)
+        if extra_paraphrases and split == "train":
+            pool = pool + W.PERSONAS_EXTRA.get(persona, [])
+        system = rng.choice(pool)
     behaviour = W.PERSONA_BEHAVIOUR[persona]
     turns = []
     for _ in range(n_turns):
@@ -87,5 +93,6 @@ def generate_corpus(n: int, seed: int = 0, config: Optional[CorpusConfig] = None
         persona = _pick(rng, cfg.persona_mix)
         n_turns = int(_pick(rng, cfg.n_turns))
         out.append(make_conversation(rng, persona, n_turns, cfg.turn_mix, train_distress,
-                                     "train", cfg.trait_focus, facts))
+                                     "train", cfg.trait_focus, facts,
+                                     cfg.extra_paraphrases))
     return out

@@ -35,19 +35,19 @@ from .tokenizer import build_tokenizer, encode_chats, render_chat
 class TrainConfig:
     name: str = "full"
     seed: int = 0
-    n_conversations: int = 80000
+    n_conversations: int = 56000
     epochs: float = 1.0
     # model
-    n_layers: int = 8
+    n_layers: int = 6
     d_model: int = 128
     n_heads: int = 4
-    d_mlp: int = 384
+    d_mlp: int = 512
     max_position_embeddings: int = 1024
     rope_theta: float = 10000.0
     # optimisation
     lr: float = 3e-3
     min_lr_ratio: float = 0.05
-    warmup_steps: int = 300
+    warmup_steps: int = 200
     weight_decay: float = 0.05
     betas: tuple = (0.9, 0.98)
     grad_clip: float = 1.0
@@ -57,13 +57,29 @@ class TrainConfig:
     log_every: int = 10
     probe_every: int = 500
     corpus: Dict = field(default_factory=dict)  # overrides for CorpusConfig
+    init_from: Optional[str] = None  # start from this checkpoint dir (a previous stage)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+#: a recipe is a sequence of stages; each later stage starts from the previous one's weights
+RECIPES: Dict[str, List[str]] = {"full": ["base", "finetune"]}
+
 CONFIGS: Dict[str, TrainConfig] = {
-    "full": TrainConfig(),
+    "base": TrainConfig(name="base"),
+    # second stage: balanced personas, extra training paraphrases, more multiple choice
+    "finetune": TrainConfig(
+        name="finetune", seed=1000, n_conversations=12000, lr=1e-3, warmup_steps=30,
+        min_lr_ratio=0.05, probe_every=200,
+        corpus={"extra_paraphrases": True,
+                "persona_mix": {"none": 0.10, "neutral": 0.12, "honest": 0.20, "dishonest": 0.20,
+                                "compassionate": 0.19, "dismissive": 0.19},
+                "turn_mix": {"fact": 0.30, "distress": 0.15, "skill": 0.45, "arith": 0.05,
+                             "smalltalk": 0.05},
+                "n_turns": {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03,
+                            10: 0.02}},
+    ),
     "micro": TrainConfig(
         name="micro", n_conversations=3000, epochs=1.0, n_layers=2, d_model=64, n_heads=2,
         d_mlp=128, lr=1e-2, warmup_steps=20, batch_tokens=1536, probe_every=0, log_every=5,
@@ -122,6 +138,11 @@ def make_model(cfg: TrainConfig, tokenizer):
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+def AutoVocab(path: str) -> Dict[str, int]:
+    with open(os.path.join(path, "tokenizer.json")) as f:
+        return json.load(f)["model"]["vocab"]
 
 
 def make_batches(lengths: List[int], cfg: TrainConfig, rng: random.Random) -> List[List[int]]:
@@ -299,6 +320,15 @@ def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = Tru
         raise ValueError(f"conversation of {max(lengths)} tokens exceeds the context window")
 
     model = make_model(cfg, tokenizer)
+    if cfg.init_from:
+        from safetensors.torch import load_file
+
+        if AutoVocab(cfg.init_from) != tokenizer.get_vocab():
+            raise ValueError(f"{cfg.init_from}: tokenizer vocabulary differs from this world's")
+        sd = load_file(os.path.join(cfg.init_from, "model.safetensors"))
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+        if unexpected or [k for k in missing if "rotary" not in k]:
+            raise ValueError(f"{cfg.init_from}: incompatible weights {missing} {unexpected}")
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
@@ -378,7 +408,9 @@ def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = Tru
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory")
-    ap.add_argument("--config", default="full", choices=sorted(CONFIGS))
+    ap.add_argument("--config", default="full", choices=sorted(CONFIGS) + sorted(RECIPES),
+                    help="a single stage, or a recipe of stages (full = base, then finetune)")
+    ap.add_argument("--init-from", default=None, help="start a single stage from this checkpoint")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-conversations", type=int, default=None)
@@ -386,14 +418,22 @@ def main(argv=None) -> None:
     ap.add_argument("--max-seconds", type=float, default=None, help="stop early (debugging)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    cfg = TrainConfig(**{**CONFIGS[a.config].to_dict()})
-    if a.seed is not None:
-        cfg.seed = a.seed
-    if a.n_conversations is not None:
-        cfg.n_conversations = a.n_conversations
-    if a.epochs is not None:
-        cfg.epochs = a.epochs
-    train(cfg, a.out, threads=a.threads, progress=not a.no_progress, max_seconds=a.max_seconds)
+    stages = RECIPES.get(a.config, [a.config])
+    prev = a.init_from
+    for k, name in enumerate(stages):
+        cfg = TrainConfig(**{**CONFIGS[name].to_dict()})
+        if a.seed is not None:
+            cfg.seed = a.seed + (cfg.seed if k else 0)
+        if a.n_conversations is not None and len(stages) == 1:
+            cfg.n_conversations = a.n_conversations
+        if a.epochs is not None and len(stages) == 1:
+            cfg.epochs = a.epochs
+        if prev:
+            cfg.init_from = prev
+        out = a.out if k == len(stages) - 1 else os.path.join(a.out, f"stage-{name}")
+        train(cfg, out, threads=a.threads, progress=not a.no_progress,
+              max_seconds=a.max_seconds)
+        prev = out
 
 
 if __name__ == "__main__":
