@@ -55,9 +55,10 @@ def micro(model, hf, steerer, chats, batches) -> None:
     what steering adds directly: one call of the StTP hook on a ``[batch, 1, d_model]`` tensor,
     with and without telemetry, against a cached one-token forward of the Hugging Face model.
     """
+    from transformers import DynamicCache
+
     from lensteer.steering.steerers import SteerHook
     from lensteer.steering.telemetry import Telemetry
-    from transformers import DynamicCache
 
     tok = model.tokenizer
     rule = steerer.rules[0]
@@ -153,13 +154,13 @@ def main() -> int:
         prompts = PROMPTS[:b]
         chats = chats_all[:b]
         configs = {
-            "hf": lambda: run_hf(chats),
-            "plain-tl": lambda: run_lensteer(prompts, path="tl"),
-            "plain-fast": lambda: run_lensteer(prompts, path="fast"),
-            "sttp": lambda: run_lensteer(prompts, one),
-            "sttp-tel": lambda: run_lensteer(prompts, one, telemetry=True),
-            "sttp-4": lambda: run_lensteer(prompts, four),
-            "sttp-tl": lambda: run_lensteer(prompts, one, path="tl"),
+            "hf": lambda c=chats: run_hf(c),
+            "plain-tl": lambda p=prompts: run_lensteer(p, path="tl"),
+            "plain-fast": lambda p=prompts: run_lensteer(p, path="fast"),
+            "sttp": lambda p=prompts: run_lensteer(p, one),
+            "sttp-tel": lambda p=prompts: run_lensteer(p, one, telemetry=True),
+            "sttp-4": lambda p=prompts: run_lensteer(p, four),
+            "sttp-tl": lambda p=prompts: run_lensteer(p, one, path="tl"),
         }
         for fn in configs.values():  # warm-up
             fn()

@@ -16,8 +16,8 @@ from .spec import SpecMismatchError, export_vllm, load_steerer, save_steerer
 from .steerers import (
     Ablation,
     LayerRule,
-    SteeringConfigError,
     Steerer,
+    SteeringConfigError,
     StMP,
     StTP,
     SwFC,

@@ -51,6 +51,14 @@ def _apply(
     return RuleOutput(out, rho, rho_after, gated)
 
 
+def gate(
+    rho: Float[Tensor, "batch pos"], mask: Bool[Tensor, "batch pos"], threshold: float, sign: int
+) -> Bool[Tensor, "batch pos"]:
+    """Tokens on the wrong side of ``threshold``: ``ρ < m`` (``sign=+1``) or ``ρ > m`` (``-1``);
+    a token exactly on the threshold is never gated."""
+    return mask & (rho * sign < float(threshold) * sign)
+
+
 def shift(
     h: Float[Tensor, "batch pos d_model"],
     v_hat: Float[Tensor, "d_model"],
@@ -77,8 +85,7 @@ def to_target(
     ``sign=+1`` gates ``ρ < threshold``; ``sign=-1`` gates ``ρ > threshold``.
     """
     rho = project(h, v_hat)
-    gated = mask & (rho * sign < threshold * sign)
-    return _apply(h, v_hat, rho, torch.full_like(rho, float(target)), gated)
+    return _apply(h, v_hat, rho, torch.full_like(rho, float(target)), gate(rho, mask, threshold, sign))
 
 
 def mirror(
@@ -94,10 +101,9 @@ def mirror(
     """StMP: gated tokens get ``ρ' = ρ + α(2m − 2ρ)``, capped at ``cap`` (``ρ' ≤ cap`` for
     ``sign=+1``, ``ρ' ≥ cap`` for ``sign=-1``)."""
     rho = project(h, v_hat)
-    gated = mask & (rho * sign < threshold * sign)
     rho_new = rho + float(coefficient) * (2.0 * float(threshold) - 2.0 * rho)
     rho_new = torch.clamp(rho_new, max=float(cap)) if sign > 0 else torch.clamp(rho_new, min=float(cap))
-    return _apply(h, v_hat, rho, rho_new, gated)
+    return _apply(h, v_hat, rho, rho_new, gate(rho, mask, threshold, sign))
 
 
 def ablate(

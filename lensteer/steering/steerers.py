@@ -67,7 +67,8 @@ def parse_threshold(spec: str | float | tuple[str, float]) -> tuple[str, float |
 
 
 def _quantile(quantiles: Sequence[float], q: float) -> float:
-    lo = int(math.floor(q))
+    """Linear interpolation in a 101-entry percentile table (as ``TokenStats.percentile_pos``)."""
+    lo = math.floor(q)
     hi = min(lo + 1, 100)
     return float(quantiles[lo] + (q - lo) * (quantiles[hi] - quantiles[lo]))
 
@@ -188,7 +189,7 @@ class Steerer:
         t = d.token_stats
         assert t is not None and self.percentile is not None
         if self.sign == "positive":
-            return _quantile(t.quantiles_pos, self.percentile)
+            return t.percentile_pos(self.percentile)
         return _quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
