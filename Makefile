@@ -29,7 +29,8 @@ test: venv
 # The same hook-API tests on TransformerLens 3.9's HookedTransformer, in a second venv.
 COMPAT := .venv-compat
 COMPAT_STAMP := $(COMPAT)/.installed
-COMPAT_TESTS := tests/test_compat.py tests/test_generation.py tests/test_chat.py
+COMPAT_TESTS := tests/test_compat.py tests/test_generation.py tests/test_chat.py \
+	tests/test_locate_activations.py tests/test_steer_hooks.py tests/test_steer_smollm2.py
 
 $(COMPAT_STAMP): pyproject.toml
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
