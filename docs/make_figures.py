@@ -118,16 +118,15 @@ def figure_organism() -> list[Path]:
     liar = trait.eval_malicious_prompts[0]
     questions = [s.prompt for s in trait.eval_scenarios[:8]]
     rates = {layer: _honesty_rate(model, questions, liar,
-                                  lensteer.StTP(result.direction(layer), alpha=12,
-                                                calibration="token"))
+                                  lensteer.StTP(result.direction(layer), alpha=36))
              for layer in range(model.cfg.n_layers)}
     layer = max(rates, key=lambda k: (rates[k], -k))
-    print(f"StTP α=12 honesty by layer: {rates}; strip at layer {layer}")
-    steerer = lensteer.StTP(result.direction(layer), alpha=12, calibration="token")
+    print(f"StTP α=36 honesty by layer: {rates}; strip at layer {layer}")
+    steerer = lensteer.StTP(result.direction(layer), alpha=36)
     with lensteer.steer(model, steerer, telemetry=True) as run:
         [g] = lensteer.generate(model, questions[:1], system=liar, greedy=True, max_new_tokens=20)
     fig = run.telemetry.strip_figure(g, model.tokenizer, per_line=12, include_prompt=True)
-    fig.axes[0].set_title(f"StTP (α = 12, per-token calibration) at layer {layer} under a held-out "
+    fig.axes[0].set_title(f"StTP (α = 36) at layer {layer} under a held-out "
                           "malicious prompt; colour = ρ before (blue = aligned side), boxed = gated",
                           fontsize=9)
     paths.append(_save(fig, "strip_organism.png"))

@@ -94,7 +94,8 @@ plots.plot_sweep(result)
 # - **cos** — cosine between the logistic-regression direction and the plain mean difference.
 # - **m, mu+, sd+, mu−, sd−** — the boundary and class statistics in projection units: the
 #   numbers the steering rules use (notebook 02).
-# - **gate** — the per-token gate rate on neutral text (section 5).
+# - **gate / tgate** — how often a per-token gate fires on neutral text: `gate` at the boundary
+#   m, `tgate` at a per-token calibrated threshold (section 5).
 #
 # `locate` also recommends candidate layers, and says why they are only candidates:
 
@@ -142,6 +143,7 @@ plots.plot_cosine(result)
 # arithmetic under neutral prompts): the share of their tokens whose projection falls below m.
 
 # %%
+print("gate ρ < m, share of tokens:")
 print(f"{'layer':>5} {'neutral (all)':>14} {'neutral (resp)':>15} {'aligned tok':>12} {'malicious tok':>14}")
 for r in result.rows:
     print(f"{r.layer:>5} {r.gate_rate_neutral:>14.0%} {r.gate_rate_neutral_response:>15.0%} "
@@ -158,9 +160,22 @@ layer = result.recommended[0]
 plots.plot_projections(result, layer)
 
 # %% [markdown]
-# lensteer's answer to the paper's open question is a **percentile threshold**: gate on a low
-# percentile of *aligned per-token* projections instead of m (`threshold="p10"` on every
-# steerer). Each direction carries the per-token statistics it needs:
+# lensteer's answer to the paper's open question is a **per-token calibrated threshold**: gate on
+# a low percentile of *aligned per-token* projections instead of m (`threshold="p5"`, `"p10"`,
+# … on every steerer). `locate` reports such a threshold per layer and how often it fires — the
+# `tgate` column — next to the boundary's rates:
+
+# %%
+print(f"{'layer':>5} {'m':>8} {'token thr.':>10} {'neutral at m':>13} {'neutral at thr.':>16} "
+      f"{'malicious at thr.':>18}")
+for r in result.rows:
+    print(f"{r.layer:>5} {r.boundary:>8.2f} {r.token_threshold:>10.2f} {r.gate_rate_neutral:>13.0%} "
+          f"{r.token_gate_rate_neutral:>16.0%} {r.token_gate_rate_malicious:>18.0%}")
+
+# %% [markdown]
+# A threshold that fires less on neutral text also fires less on malicious tokens: which trade
+# is better is a question for the steering evaluation (notebook 03 compares them at matched trait
+# recovery). Each direction carries the per-token statistics the steerers need:
 
 # %%
 direction = result.direction(layer)
@@ -199,6 +214,6 @@ print(f"notebook ran in {time.time() - start:.0f} s")
 #    might sampled answers give a better direction?
 # 4. Use fewer scenarios (`max_scenarios=8`, `n_folds=4`) and watch held-out accuracy and Cohen's
 #    d diverge: which one can you trust with little data?
-# 5. Compute the gate rate of a `p10` threshold on the neutral tokens yourself from
-#    `result.token_projections[direction.hook]["neutral"]` and compare it with the rate at m.
-#    Which layer has the smallest gap between the two?
+# 5. Compute the neutral gate rate of a `p10` threshold yourself from
+#    `result.token_projections[direction.hook]["neutral"]` and `tokens.percentile_pos(10)`, and
+#    compare it with the `tgate` column. How does the rate change from p1 to p20?

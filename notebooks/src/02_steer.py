@@ -65,8 +65,7 @@ def honesty_rate(system, steerer=None, qs=questions):
 
 
 print(f"unsteered: aligned prompt {honesty_rate(honest):.0%}, malicious prompt {honesty_rate(liar):.0%}")
-by_layer = {layer: honesty_rate(liar, lensteer.StTP(result.direction(layer), alpha=12,
-                                                     calibration="token"))
+by_layer = {layer: honesty_rate(liar, lensteer.StTP(result.direction(layer), alpha=36))
             for layer in range(n_layers)}
 for layer, rate in by_layer.items():
     print(f"StTP at layer {layer}: {rate:.0%} true under the malicious prompt "
@@ -76,8 +75,9 @@ direction = result.direction(layer)
 print(f"steering layer: {layer}")
 
 # %% [markdown]
-# (We used `calibration="token"`: the target μ⁺ + α·σ⁺ from *per-token* statistics rather than
-# response averages. Exercise 2 compares the paper's response-mean calibration.)
+# (α = 36 is the top of the paper's StTP grid: σ⁺ is the spread of *response-averaged*
+# projections, which is small, so the target μ⁺ + α·σ⁺ needs a large α. Exercise 2 compares
+# per-token calibration.)
 #
 # ## 1. The rules as pictures
 #
@@ -93,8 +93,8 @@ _, cache = model.run_with_cache(tokens, names_filter=lambda name: name == direct
 h = cache[direction.hook]
 labels = [model.tokenizer.decode([t]) for t in g.input_ids]
 rules = {
-    "SwFC α=1": lensteer.SwFC(direction, alpha=1),
-    "StTP α=12": lensteer.StTP(direction, alpha=12),
+    "SwFC α=5": lensteer.SwFC(direction, alpha=5),
+    "StTP α=36": lensteer.StTP(direction, alpha=36),
     "StMP α=1": lensteer.StMP(direction, alpha=1),
 }
 fig, axes = plt.subplots(len(rules), 1, figsize=(11, 7), sharex=True)
@@ -104,7 +104,7 @@ for ax, (name, steerer) in zip(axes, rules.items()):
     x = torch.arange(len(before))
     ax.plot(x, before, "o", color="grey", ms=4, label="ρ before")
     ax.plot(x, after, ".", color="tab:blue", ms=6, label="ρ after")
-    ax.plot(x[gated], after[gated], "x", color="tab:red", label="gated")
+    ax.plot(x[gated], after[gated], "x", color="tab:red", label="changed (gated)")
     ax.axhline(direction.boundary, color="black", lw=0.8, label="m")
     ax.axvspan(g.response_span[0] - 0.5, len(x) - 0.5, color="tab:orange", alpha=0.08)
     ax.set_ylabel(name)
@@ -135,7 +135,7 @@ for name, steerer in rules.items():
 # decoding) and the size of the intervention.
 
 # %%
-steerer = lensteer.StTP(direction, alpha=12, calibration="token")
+steerer = lensteer.StTP(direction, alpha=36)
 with lensteer.steer(model, steerer, telemetry=True) as run:
     gens = lensteer.generate(model, questions[:4], system=liar, greedy=True, max_new_tokens=20)
 for q, g in zip(questions, gens):
@@ -159,7 +159,7 @@ run.telemetry.strip_figure(gens[0], model.tokenizer, sequence=0, per_line=14);
 
 # %%
 for positions in ("all", "response", "prompt"):
-    s = lensteer.StTP(direction, alpha=12, calibration="token", positions=positions)
+    s = lensteer.StTP(direction, alpha=36, positions=positions)
     outputs = {}
     for cache in (True, False):
         with lensteer.steer(model, s, telemetry=True) as run:
@@ -180,10 +180,10 @@ for positions in ("all", "response", "prompt"):
 
 # %%
 print(f"aligned prompt, unsteered: {honesty_rate(honest):.0%} true")
-for alpha in (4, 12):
-    s = lensteer.StTP(direction, alpha=alpha, sign="negative", calibration="token")
+for alpha in (12, 36):
+    s = lensteer.StTP(direction, alpha=alpha, sign="negative")
     print(f"aligned prompt, StTP negative α={alpha}: {honesty_rate(honest, s):.0%} true")
-with lensteer.steer(model, lensteer.StTP(direction, alpha=12, sign="negative", calibration="token")):
+with lensteer.steer(model, lensteer.StTP(direction, alpha=36, sign="negative")):
     for q, g in zip(questions[:3], lensteer.generate(model, questions[:3], system=honest,
                                                       greedy=True, max_new_tokens=20)):
         print(f"  {q:<40} -> {g.text} [{grade_honesty(q, g.text).label}]")
@@ -195,8 +195,9 @@ print(f"notebook ran in {time.time() - start:.0f} s")
 # 1. Steer at the layer with the best *probe* accuracy instead of the layer chosen by steering.
 #    How much honesty does each rule restore there? (DESIGN note: on a 4-layer prototype, probes
 #    were perfect at layers where no rule changed behaviour.)
-# 2. Compare `calibration="response"` (the paper's) with `calibration="token"` for StTP at the
-#    same α. Print `steerer.rules[0].target` for both: how far apart are the targets?
+# 2. Compare `calibration="response"` (the paper's) with `calibration="token"` for StTP.
+#    Print `steerer.rules[0].target` for both at α = 36: how far apart are the targets? Which α
+#    of the token-calibrated rule restores as much honesty as the paper's α = 36?
 # 3. Replace the gate threshold with `threshold="p10"` and compare the prompt-phase gate rate in
 #    the telemetry summary with the boundary's.
 # 4. Sweep SwFC's α from 1 to 8 at the steering layer and look at the answers: when does the text
