@@ -217,7 +217,7 @@ def _organism():
 @pytest.mark.parametrize("trait", ["honesty", "compassion"])
 def test_organism_traits_are_linearly_separable(trait):
     model = _organism()
-    result = locate_fn(model, trait, max_scenarios=24, n_folds=4, max_new_tokens=24,
+    result = locate_fn(model, trait, max_scenarios=48, n_folds=4, max_new_tokens=24,
                        per_token=False, progress=False)
     best = max(result.rows, key=lambda r: r.accuracy)
     print(f"\norganism {trait}:\n{result.table()}")
