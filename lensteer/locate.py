@@ -430,6 +430,7 @@ def locate(
         eval_samples = build_contrastive(model, trait, split="eval", responses=responses,
                                          max_scenarios=max_scenarios,
                                          prompts_per_scenario=prompts_per_scenario, **gen)
+        eval_samples = _check_empty(eval_samples, drop_empty)
         ev = collect_activations(model, [s.input_ids for s in eval_samples],
                                  [s.span for s in eval_samples], sites=sites,
                                  batch_size=batch_size, progress=progress,
