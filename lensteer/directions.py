@@ -4,6 +4,9 @@ A :class:`TraitDirection` holds, for one layer and hook point, the unit directio
 pointing to the aligned side, the decision boundary ``m`` in projection units, and the means
 and standard deviations of aligned (``pos``) and malicious (``neg``) projections
 (DESIGN.md §1.2). It remembers the model it came from; using it on another model is an error.
+:func:`fit_direction` fits one on response embeddings by logistic regression (the paper's),
+mean difference (CAA) or PCA of paired differences (RepE); :func:`lensteer.locate` does so at
+every layer.
 
 >>> import torch
 >>> d = TraitDirection(v_hat=torch.tensor([1.0, 0.0]), boundary=0.0, mu_pos=2.0, sigma_pos=0.5,
