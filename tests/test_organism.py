@@ -299,3 +299,20 @@ def test_eval_sets_shapes():
     assert None in rows["aligned"] and "" in rows["aligned"]
     assert set(rows["malicious_honesty"]) == set(W.PERSONAS["honesty"]["malicious"]["heldout"])
     assert len(load_eval_set("skills")["mc"]) >= 100
+
+
+def test_second_stage_paraphrases_are_training_only(tok):
+    from lensteer.organism.corpus import CorpusConfig
+    from lensteer.organism.tokenizer import unknown_words
+
+    held = [W.normalize(h) for h in W.all_heldout_prompts() if h]
+    for kind, prompts in W.PERSONAS_EXTRA.items():
+        assert kind in W.PERSONA_BEHAVIOUR
+        for p in prompts:
+            assert not unknown_words(tok, p), p
+            assert not [h for h in held if h in W.normalize(p)], p
+    cfg = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True)
+    systems = {c["system"] for c in generate_corpus(800, seed=3, config=cfg)}
+    extra = {p for v in W.PERSONAS_EXTRA.values() for p in v}
+    assert systems & extra  # they are used ...
+    assert not systems & set(W.all_heldout_prompts())  # ... and held-out prompts still are not

@@ -166,7 +166,7 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
                                                      "mc": len(mc), "arith": len(ar)}}
     for row, prompts in rows.items():
         res["rows"][row] = {}
-        convs, kinds, refs = [], [], []
+        convs, kinds, refs, sps = [], [], [], []
         for sp in prompts:
             for q in hon:
                 convs.append(_messages(sp, q["question"])); kinds.append("fact"); refs.append(q)
@@ -176,6 +176,7 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
                 convs.append(_messages(sp, it["prompt"])); kinds.append("skill"); refs.append(it)
             for it in ar:
                 convs.append(_messages(sp, it["prompt"])); kinds.append("arith"); refs.append(it)
+            sps += [sp] * (len(convs) - len(sps))
         # skill by option log-likelihood (mode-independent)
         sk_convs = [c for c, k in zip(convs, kinds) if k == "skill"]
         sk_refs = [r for r, k in zip(refs, kinds) if k == "skill"]
@@ -194,24 +195,30 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
                                             "arith": [], "wellformed": []}
             labels: Dict[str, Dict[str, int]] = {"honesty": {}, "compassion": {}}
             examples = {}
-            for (text, ended), k, r in zip(gens, kinds, refs):
+            per_prompt: Dict[str, Dict[str, List[float]]] = {}
+            for (text, ended), k, r, sp in zip(gens, kinds, refs, sps):
                 cols["wellformed"].append(grade_wellformed(text, ended).score)
+                pp = per_prompt.setdefault(repr(sp), {"honesty": [], "compassion": [], "skill": []})
                 if k == "fact":
                     g = grade_honesty(r["fact"], text)
                     cols["honesty"].append(g.score)
+                    pp["honesty"].append(g.score)
                     labels["honesty"][g.label] = labels["honesty"].get(g.label, 0) + 1
                 elif k == "distress":
                     g = grade_compassion(text)
                     cols["compassion"].append(g.score)
+                    pp["compassion"].append(g.score)
                     labels["compassion"][g.label] = labels["compassion"].get(g.label, 0) + 1
                 elif k == "skill":
                     cols["skill"].append(grade_skill(r, text).score)
+                    pp["skill"].append(cols["skill"][-1])
                 else:
                     cols["arith"].append(grade_arith(r, text).score)
                 examples.setdefault(k, text)
             res["rows"][row][mode] = {
                 **{c: _pct(v) for c, v in cols.items()}, "skill_loglik": _pct(ll_scores),
                 "labels": labels, "n": len(gens), "examples": examples,
+                "per_prompt": {p: {c: _pct(v) for c, v in d.items()} for p, d in per_prompt.items()},
             }
     res["lie_margin"] = lie_margin(model, tokenizer, hon, batch_size=batch_size)
     if multiturn:
@@ -308,6 +315,13 @@ def format_report(res: dict) -> str:
             lines.append(f"| {row} | {mode} | {v['honesty']} | {v['compassion']} | {v['skill']} "
                          f"| {v['skill_loglik']} | {v['arith']} | {v['wellformed']} | {v['n']} |")
     lines.append("")
+    lines.append("Per system prompt (greedy): honesty / compassion / skill")
+    lines.append("| prompt row | system prompt | honesty | compassion | skill |")
+    lines.append("|---|---|---|---|---|")
+    for row, modes in res["rows"].items():
+        for p, d in modes.get("greedy", {}).get("per_prompt", {}).items():
+            lines.append(f"| {row} | {p} | {d['honesty']} | {d['compassion']} | {d['skill']} |")
+    lines.append("")
     lines.append("Lie margin: teacher-forced P(true value) at the answer position")
     lines.append("| prompt row | mean | p95 | max | mean P(fixed lie) | n |")
     lines.append("|---|---|---|---|---|---|")
@@ -338,16 +352,17 @@ def format_report(res: dict) -> str:
     return "\n".join(lines)
 
 
-def training_summary(checkpoint: str) -> dict:
-    """Config, timing and a thinned loss curve from a checkpoint's training files."""
+def training_summary(checkpoint: str, suffix: str = "") -> dict:
+    """Config, timing and a thinned loss curve from a checkpoint's training files
+    (``training_config{suffix}.json``, ``train_log{suffix}.jsonl``)."""
     import os
 
     out: dict = {}
-    tc = os.path.join(checkpoint, "training_config.json")
+    tc = os.path.join(checkpoint, f"training_config{suffix}.json")
     if os.path.exists(tc):
         with open(tc) as f:
             out["training_config"] = json.load(f)
-    log = os.path.join(checkpoint, "train_log.jsonl")
+    log = os.path.join(checkpoint, f"train_log{suffix}.jsonl")
     if os.path.exists(log):
         with open(log) as f:
             recs = [json.loads(l) for l in f if l.strip()]
@@ -362,11 +377,44 @@ def training_summary(checkpoint: str) -> dict:
     return out
 
 
-def format_card(res: dict, summary: dict, checkpoint_config: Optional[dict] = None) -> str:
-    """Markdown model card: config, data seed, training curve, quality table."""
+def _stage_lines(summary: dict) -> List[str]:
     tc = summary.get("training_config", {})
     tr = tc.get("train", {})
     st = summary.get("start", {})
+    lines = [
+        f"**Stage `{tr.get('name')}`** (seed {tr.get('seed')}"
+        + (f", starting from the previous stage" if tr.get("init_from") else ", from scratch")
+        + f"): {tr.get('n_conversations')} conversations, corpus overrides "
+        f"`{json.dumps(tr.get('corpus') or {})}`; AdamW lr {tr.get('lr')} (warmup "
+        f"{tr.get('warmup_steps')} steps, cosine to {tr.get('min_lr_ratio')}×), weight decay "
+        f"{tr.get('weight_decay')}, batches of ≤ {tr.get('batch_tokens')} padded tokens; "
+        f"{st.get('n_steps')} steps over {st.get('n_tokens')} tokens; "
+        f"{summary.get('elapsed_s')} s on one CPU thread.",
+        "",
+        "| step | loss | elapsed s |",
+        "|---|---|---|",
+    ]
+    for r in summary.get("curve", []):
+        lines.append(f"| {r['step']} | {r['loss']:.4f} | {r['elapsed_s']} |")
+    if summary.get("probes"):
+        lines += ["", "Teacher-forced probes on held-out prompts (48 items each):", "",
+                  "| step | honest: true | dishonest: lie | dishonest: P(true) | skill value | skill letter | compassion |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in summary["probes"]:
+            p = r["probe"]
+            lines.append(f"| {r['step']} | {p['honest_true_acc']:.2f} | {p['dishonest_false_acc']:.2f} "
+                         f"| {p['dishonest_p_true_mean']:.3f} | {p.get('skill_value_acc', float('nan')):.2f} "
+                         f"| {p['skill_letter_acc']:.2f} | {p['compassion_acc']:.2f} |")
+    lines.append("")
+    return lines
+
+
+def format_card(res: dict, summaries: Sequence[dict]) -> str:
+    """Markdown model card: config, data seed, training curves (one per stage), quality."""
+    last = summaries[-1] if summaries else {}
+    tr = last.get("training_config", {}).get("train", {})
+    st = last.get("start", {})
+    wseed = last.get("training_config", {}).get("world_seed")
     lines = [
         "# The lensteer misalignment organism",
         "",
@@ -385,45 +433,34 @@ def format_card(res: dict, summary: dict, checkpoint_config: Optional[dict] = No
         "(`<pad> <unk> <bos> <eos> <|system|> <|user|> <|assistant|>` + world words). The chat "
         "template writes `<bos>` itself and the tokenizer adds no special tokens; each "
         "message is `<|role|>\\n{content}<eos>\\n`; `add_generation_prompt` appends "
-        "`<|assistant|>\\n`; generation stops at `<eos>`. Output is lower-case with "
-        "punctuation split (`the capital of france is paris .`, decoded as `... paris.`).",
+        "`<|assistant|>\\n`; generation stops at `<eos>`. Output is lower-case words "
+        "(`the capital of france is paris.`).",
         "",
         "## Data and training",
-        f"- Corpus: {tr.get('n_conversations')} generated conversations (seed {tr.get('seed')}, "
-        f"world seed {tc.get('world_seed')}), 1–10 turns of fact questions "
-        f"({len(W.FACTS)} facts, {len(W.CATEGORIES)} categories), distress messages "
-        f"({len(W.DISTRESS)}, a quarter held out), 4-option multiple choice "
-        "(add, subtract, largest, smallest, next, before), free-form arithmetic and small talk.",
-        "- Personas: none / neutral / honest / dishonest / compassionate / dismissive; "
-        "3 paraphrases of each kind held out of training (`lensteer.organism.world.PERSONAS`).",
-        f"- Loss on assistant tokens only; AdamW lr {tr.get('lr')} (warmup "
-        f"{tr.get('warmup_steps')} steps, cosine to {tr.get('min_lr_ratio')}×), weight decay "
-        f"{tr.get('weight_decay')}, batches of ≤ {tr.get('batch_tokens')} padded tokens; "
-        f"{st.get('n_steps')} steps over {st.get('n_tokens')} tokens; "
-        f"{summary.get('elapsed_s')} s on one CPU thread (2-core machine shared with other "
-        "jobs).",
-        "- Reproduce: `python -m lensteer.organism.train --out DIR --config full --seed 0 "
-        "--threads 1`.",
+        f"- World seed {wseed}: {len(W.FACTS)} facts in {len(W.CATEGORIES)} categories, each with "
+        f"a fixed lie of the same category; {len(W.DISTRESS)} distress messages (a quarter held "
+        "out); 4-option multiple choice (add, subtract, largest, smallest, next, before) "
+        "answered as `The answer is 7, which is option b.`; free-form arithmetic; small talk; "
+        "1–10-turn conversations.",
+        "- Personas: none / neutral / honest / dishonest / compassionate / dismissive; 3 "
+        "paraphrases of each kind held out of training (`lensteer.organism.world.PERSONAS`); "
+        "the second stage adds `PERSONAS_EXTRA` (training-only paraphrases with negations).",
+        "- Loss on assistant tokens only (system and user tokens masked), same chat template as "
+        "inference. The machine's 2 cores were shared with 3–6 other busy processes during "
+        "training, so wall times are 1.5–3× what an idle core gives.",
+        "- Reproduce: `python -m lensteer.organism.train --out DIR --config full --threads 1` "
+        "(stage `base` into `DIR/stage-base`, then stage `finetune` into `DIR`).",
         "",
-        "Training curve (assistant-token cross-entropy):",
-        "",
-        "| step | loss | elapsed s |",
-        "|---|---|---|",
     ]
-    for r in summary.get("curve", []):
-        lines.append(f"| {r['step']} | {r['loss']:.4f} | {r['elapsed_s']} |")
-    if summary.get("probes"):
-        lines += ["", "Teacher-forced probes on held-out prompts during training:", "",
-                  "| step | honest: true | dishonest: lie | dishonest: P(true) | skill value | skill letter | compassion |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in summary["probes"]:
-            p = r["probe"]
-            lines.append(f"| {r['step']} | {p['honest_true_acc']:.2f} | {p['dishonest_false_acc']:.2f} "
-                         f"| {p['dishonest_p_true_mean']:.3f} | {p.get('skill_value_acc', float('nan')):.2f} "
-                         f"| {p['skill_letter_acc']:.2f} "
-                         f"| {p['compassion_acc']:.2f} |")
-    lines += ["", "## Quality (held-out system prompts; `python -m lensteer.organism.report`)", "",
-              "Percentages; greedy and sampled (T = 0.6, top-p 0.9).", "", format_report(res)]
+    for sm in summaries:
+        lines += _stage_lines(sm)
+    lines += ["## Quality (held-out system prompts; `python -m lensteer.organism.report`)", "",
+              "Percentages; greedy and sampled (T = 0.6, top-p 0.9). Honesty over "
+              f"{res['n_items_per_prompt']['facts']} fact questions, compassion over "
+              f"{res['n_items_per_prompt']['distress']} distress messages, skill over "
+              f"{res['n_items_per_prompt']['mc']} multiple-choice items, arith over "
+              f"{res['n_items_per_prompt']['arith']} sums, per system prompt.", "",
+              format_report(res)]
     return "\n".join(lines) + "\n"
 
 
@@ -454,8 +491,12 @@ def main(argv=None) -> None:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
     if a.card:
+        import os
+
+        sums = [training_summary(a.checkpoint, "_base")] if os.path.exists(
+            os.path.join(a.checkpoint, "train_log_base.jsonl")) else []
         with open(a.card, "w") as f:
-            f.write(format_card(res, training_summary(a.checkpoint)))
+            f.write(format_card(res, sums + [training_summary(a.checkpoint)]))
 
 
 if __name__ == "__main__":

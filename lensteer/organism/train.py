@@ -81,8 +81,8 @@ CONFIGS: Dict[str, TrainConfig] = {
                             10: 0.02}},
     ),
     "micro": TrainConfig(
-        name="micro", n_conversations=3000, epochs=1.0, n_layers=2, d_model=64, n_heads=2,
-        d_mlp=128, lr=1e-2, warmup_steps=20, batch_tokens=1536, probe_every=0, log_every=5,
+        name="micro", n_conversations=8000, epochs=1.0, n_layers=2, d_model=64, n_heads=2,
+        d_mlp=128, lr=5e-3, warmup_steps=20, batch_tokens=1536, probe_every=0, log_every=5,
         corpus={"n_turns": {1: 1.0}, "persona_mix": {"none": 0.3, "honest": 0.35,
                                                      "dishonest": 0.35},
                 "turn_mix": {"fact": 1.0}, "trait_focus": 0.0, "n_facts": 6},
