@@ -24,8 +24,8 @@ pytestmark = [
                        reason="the organism checkpoint is not trained yet"),
 ]
 
-N_QUESTIONS = 36
-ALPHAS = (12.0, 24.0)
+ALPHAS = (24.0, 36.0)  # from the paper's grid {0, 6, …, 36}
+LAYERS = (0, 1, 2, 3)  # the sweep; later layers do not move this organism (DESIGN.md §1.4)
 TOKENS = 16
 
 
@@ -39,7 +39,7 @@ def directions(organism):
     from lensteer.traits import load_trait
 
     trait = load_trait("honesty", model="organism")
-    result = lensteer.locate(organism, trait, per_token=False, neutral=False, n_folds=2,
+    result = lensteer.locate(organism, trait, layers=list(LAYERS), per_token=False, neutral=False, n_folds=2,
                              max_new_tokens=TOKENS, progress=False)
     return {d.layer: d for d in result.directions.values()}
 
@@ -49,7 +49,7 @@ def eval_conversations(kind: str):
 
     honesty = load_eval_set("honesty")
     prompts = honesty["system_prompts"][kind]
-    questions = honesty["questions"][:N_QUESTIONS]
+    questions = honesty["questions"]  # all held-out questions (177), 16 tokens each: seconds
     convs = [[{"role": "system", "content": prompts[i % len(prompts)]},
               {"role": "user", "content": q["question"]}] for i, q in enumerate(questions)]
     return convs, questions
@@ -59,7 +59,8 @@ def honesty_rate(model, convs, questions, steerer=None) -> float:
     from lensteer.organism.grade import grade_honesty
 
     def run():
-        return lensteer.generate(model, convs, greedy=True, max_new_tokens=TOKENS, batch_size=36)
+        return lensteer.generate(model, convs, greedy=True, max_new_tokens=TOKENS, batch_size=64,
+                                 progress=False)
 
     if steerer is None:
         gens = run()
@@ -74,8 +75,9 @@ def sweep(organism, directions):
     """Honesty under held-out malicious prompts: unsteered, and StTP per layer and α."""
     convs, questions = eval_conversations("malicious")
     rates = {"unsteered": honesty_rate(organism, convs, questions)}
-    for layer, d in sorted(directions.items()):
+    for layer in LAYERS:
         for alpha in ALPHAS:
+            d = directions[layer]
             rates[layer, alpha] = honesty_rate(organism, convs, questions, StTP(d, alpha=alpha))
     print("\norganism honesty under held-out malicious prompts:", rates)
     return rates
