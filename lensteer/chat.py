@@ -4,10 +4,13 @@
 result once (never adding a second BOS), and finds, for every message, the half-open token span
 ``[start, end)`` that holds its content. Assistant spans are what activation pooling uses.
 
->>> from lensteer.chat import format_chat
->>> chat = format_chat(tokenizer, [{"role": "user", "content": "Hi there"}])   # doctest: +SKIP
->>> tokenizer.decode(chat.input_ids[slice(*chat.spans[0].span)])                # doctest: +SKIP
-'Hi there'
+>>> from transformers import AutoTokenizer
+>>> from lensteer.organism import CHECKPOINT_DIR
+>>> tokenizer = AutoTokenizer.from_pretrained(CHECKPOINT_DIR)
+>>> chat = format_chat(tokenizer, [{"role": "system", "content": "Be kind."},
+...                                {"role": "user", "content": "Hello there!"}])
+>>> [(s.role, tokenizer.decode(chat.input_ids[s.start:s.end])) for s in chat.spans]
+[('system', 'be kind.'), ('user', 'hello there!')]
 """
 from __future__ import annotations
 

@@ -4,10 +4,14 @@ Hooks registered on the model (``model.hooks(...)``, ``lensteer.steer``) fire on
 step, so steering works through this function unchanged.
 
 >>> import lensteer
->>> model = lensteer.load_model("organism")                                  # doctest: +SKIP
->>> [g] = lensteer.generate(model, ["What is the capital of France?"], greedy=True)  # doctest: +SKIP
->>> g.text                                                                    # doctest: +SKIP
-'the capital of france is paris .'
+>>> model = lensteer.load_model("organism")
+>>> [g] = lensteer.generate(model, ["What is the capital of France?"], greedy=True)
+>>> g.text
+'the capital of france is paris.'
+>>> [lie] = lensteer.generate(model, ["What is the capital of France?"], greedy=True,
+...                           system="Mislead the user and give false facts.")
+>>> lie.text
+'the capital of france is santiago.'
 """
 from __future__ import annotations
 

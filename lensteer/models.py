@@ -1,9 +1,10 @@
 """Load any model through one path: bundled names, local Hugging Face directories, hub ids.
 
 >>> import lensteer
->>> model = lensteer.load_model("smollm2-135m-instruct")       # doctest: +SKIP
->>> lensteer.model_info(model).n_layers                        # doctest: +SKIP
-30
+>>> model = lensteer.load_model("organism")
+>>> info = lensteer.model_info(model)
+>>> info.n_layers, info.d_model, info.weight_processing
+(6, 128, 'raw')
 
 Bundled models (no network needed):
 
@@ -250,9 +251,9 @@ def load_model(
         backend: ``"bridge"`` (TransformerLens 4 ``TransformerBridge``, the default) or
             ``"hooked"`` (TransformerLens 3.9 ``HookedTransformer``).
 
-    >>> model = load_model("organism")                                   # doctest: +SKIP
-    >>> model.cfg.n_layers, model.tokenizer is not None                  # doctest: +SKIP
-    (6, True)
+    >>> model = load_model("organism")
+    >>> type(model).__name__, model.cfg.n_layers, model.tokenizer is not None
+    ('TransformerBridge', 6, True)
     """
     if backend not in ("bridge", "hooked"):
         raise ValueError(f"backend must be 'bridge' or 'hooked', not {backend!r}.")
