@@ -19,6 +19,7 @@ carry over to Hugging Face and vLLM; :func:`model_info` records this.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
@@ -27,7 +28,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import torch
 
@@ -312,6 +313,19 @@ def _load_bridge(location: Path | str, device: Any, dtype: torch.dtype) -> Any:
     return TransformerBridge.boot_transformers(str(location), device=device, dtype=dtype)
 
 
+@contextlib.contextmanager
+def _neutral_name(location: Path | str) -> Iterator[str]:
+    """TL 3.9 sends a local directory whose name contains "llama" down a hub-name branch that
+    crashes; hand it a neutrally named link to the directory instead."""
+    if not isinstance(location, Path) or "llama" not in location.name.lower():
+        yield str(location)
+        return
+    with tempfile.TemporaryDirectory(prefix="lensteer-") as tmp:
+        link = Path(tmp) / "model"
+        link.symlink_to(location, target_is_directory=True)
+        yield str(link)
+
+
 def _load_hooked(location: Path | str, device: Any, dtype: torch.dtype) -> Any:
     """TransformerLens 3.9 ``HookedTransformer`` from a local directory, raw weights.
 
@@ -333,15 +347,11 @@ def _load_hooked(location: Path | str, device: Any, dtype: torch.dtype) -> Any:
 
     hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(location)
-    # A directory name containing "llama" takes a name-based branch in TL 3.9 that crashes.
-    cfg = loading.get_pretrained_model_config(
-        str(location),
-        hf_cfg=hf_model.config.to_dict(),
-        fold_ln=False,
-        device=device,
-        dtype=dtype,
-    )
-    state_dict = loading.get_pretrained_state_dict(str(location), cfg, hf_model=hf_model, dtype=dtype)
+    with _neutral_name(location) as path:
+        cfg = loading.get_pretrained_model_config(
+            path, hf_cfg=hf_model.config.to_dict(), fold_ln=False, device=device, dtype=dtype
+        )
+        state_dict = loading.get_pretrained_state_dict(path, cfg, hf_model=hf_model, dtype=dtype)
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     model.load_and_process_state_dict(
         state_dict,

@@ -68,3 +68,12 @@ def test_kv_cache_equals_no_cache_on_real_weights(smollm2):
     uncached = lensteer.generate(smollm2, prompts, greedy=True, max_new_tokens=16, use_kv_cache=False)
     assert [g.response_ids for g in cached] == [g.response_ids for g in uncached]
     assert "Paris" in cached[0].text
+
+
+def test_directory_named_llama_loads(tmp_path):
+    # TL 3.9 sends local directories whose name contains "llama" down a hub-name branch.
+    from conftest import build_tiny_model
+
+    directory = build_tiny_model(tmp_path / "My-Llama-Model", "chatml", "llama", n_layers=2)
+    model = lensteer.load_model(directory, backend=BACKEND)
+    assert model.cfg.n_layers == 2 and lensteer.model_info(model).name == "My-Llama-Model"
