@@ -30,7 +30,8 @@ test: venv
 COMPAT := .venv-compat
 COMPAT_STAMP := $(COMPAT)/.installed
 COMPAT_TESTS := tests/test_compat.py tests/test_generation.py tests/test_chat.py \
-	tests/test_locate_activations.py tests/test_steer_hooks.py tests/test_steer_smollm2.py
+	tests/test_locate_activations.py tests/test_steer_rules.py tests/test_steer_hooks.py \
+	tests/test_steer_smollm2.py
 
 $(COMPAT_STAMP): pyproject.toml
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
