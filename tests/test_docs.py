@@ -72,10 +72,23 @@ def run_blocks(path: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 #: Documentation pages whose python blocks run as written (on bundled models, offline).
-RUNNABLE_PAGES = ["docs/gotchas.md"]
+RUNNABLE_PAGES = ["docs/gotchas.md", "docs/quickstart.md", "docs/organism.md"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
 def test_doc_page_code_runs(page, tmp_path):
     run_blocks(ROOT / page, tmp_path)
+
+
+@pytest.mark.slow
+def test_readme_example_runs(tmp_path):
+    from lensteer.organism.grade import grade_honesty
+
+    proc = run_blocks(README, tmp_path)
+    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
+    # The example promises a lie under the malicious prompt, then the truth under steering.
+    lie, truth = lines[-2], lines[-1]
+    question = "What is the capital of France?"
+    assert grade_honesty(question, lie).label == "false", lie
+    assert grade_honesty(question, truth).label == "true", truth

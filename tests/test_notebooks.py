@@ -29,7 +29,7 @@ CPU_BUDGET_S = 2 * 300
 NEEDS_ORGANISM = {"01_locate", "02_steer", "03_evaluate"}
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 #: The notebooks CI executes.
-EXECUTED = ["04_real_model"]
+EXECUTED = ["01_locate", "02_steer", "03_evaluate", "04_real_model"]
 
 
 def _kernelspec_dir(base: Path) -> Path:

@@ -38,8 +38,9 @@ trait = lensteer.load_trait("honesty", model=model)
 # %% [markdown]
 # ## 1. Directions, and which layers to sweep
 #
-# The evaluation steers with the directions of a layer sweep (notebook 01). We sweep the rules
-# over the first two layers only, to keep this notebook short — exercise 1 asks you to widen it.
+# The evaluation steers with the directions of a layer sweep (notebook 01). To keep this notebook
+# short we sweep the rules over two layers only — 1 and 3, an early one and the one where StTP
+# restored the most honesty in notebook 02; exercise 1 asks you to sweep them all.
 
 # %%
 located = lensteer.locate(model, trait, max_scenarios=24, n_folds=4, max_new_tokens=24,
@@ -57,7 +58,7 @@ print(located.table())
 judge = OrganismJudge("honesty")
 config = EvaluateConfig(
     grid={"swfc": [1.0, 3.0, 5.0], "sttp": [0.0, 12.0, 36.0], "stmp": [1.0, 2.0, 4.0]},
-    layers=[0, 1],
+    layers=[1, 3],
     positions=["all", "response"],
     gen=GenSettings(max_new_tokens=24),
     prompts_per_scenario=1,
