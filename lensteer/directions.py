@@ -32,6 +32,10 @@ from .models import ModelInfo, model_info
 FORMAT_VERSION = 1
 
 
+class InvalidDirectionError(LensteerError, ValueError):
+    """A direction whose numbers cannot define a projection (NaN, infinite or zero)."""
+
+
 class DirectionMismatchError(LensteerError, ValueError):
     """A direction used on a model (or layer) it was not fitted for."""
 
@@ -90,15 +94,23 @@ class TraitDirection:
     def __post_init__(self) -> None:
         v = torch.as_tensor(self.v_hat).detach().to(torch.float32).flatten().cpu()
         if not torch.isfinite(v).all():
-            raise ValueError("The direction v_hat contains NaN or infinite values.")
+            raise InvalidDirectionError(
+                "The direction v_hat contains NaN or infinite values: refit it from finite "
+                "activations (lensteer.locate checks them)."
+            )
         norm = float(v.norm())
         if norm < 1e-12:
-            raise ValueError("The direction v_hat is zero; it cannot define a projection.")
+            raise InvalidDirectionError(
+                "The direction v_hat is zero, so it defines no projection: the two classes had "
+                "identical means, or the direction was not fitted."
+            )
         self.v_hat = v / norm
         for name in ("boundary", "mu_pos", "sigma_pos", "mu_neg", "sigma_neg"):
             value = float(getattr(self, name))
             if not math.isfinite(value):
-                raise ValueError(f"The direction's {name} is {value}; statistics must be finite.")
+                raise InvalidDirectionError(
+                    f"The direction's {name} is {value}; statistics must be finite."
+                )
             setattr(self, name, value)
 
     @property

@@ -143,3 +143,14 @@ def test_save_load_round_trip_and_model_check(tmp_path, tiny_model):
     wide = fit_direction(*_data(d=48), layer=0)
     with pytest.raises(DirectionMismatchError, match="d_model"):
         wide.check_model(tiny_model, strict=False)
+
+
+@pytest.mark.parametrize("v_hat", [[float("nan"), 1.0], [0.0, 0.0]])
+def test_unusable_direction_is_a_lensteer_error(v_hat):
+    from lensteer.directions import InvalidDirectionError
+    from lensteer.errors import LensteerError
+
+    with pytest.raises(InvalidDirectionError) as info:
+        TraitDirection(v_hat=torch.tensor(v_hat), boundary=0.0, mu_pos=1.0, sigma_pos=0.1,
+                       mu_neg=-1.0, sigma_neg=0.1, layer=0, hook="blocks.0.hook_resid_post")
+    assert isinstance(info.value, LensteerError) and isinstance(info.value, ValueError)
