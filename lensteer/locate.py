@@ -10,11 +10,30 @@ falls below m (the paper's untested worry that m, fit on response averages, fire
 tokens). It fits one :class:`~lensteer.directions.TraitDirection` per site on all the data,
 with per-token statistics for per-token calibration.
 
+A small sweep of two layers on the bundled organism (a real one takes the defaults: every
+layer, all scenarios, sampled answers, per-token statistics and neutral gate rates):
+
+>>> import os, tempfile
 >>> import lensteer
->>> model = lensteer.load_model("organism")                                     # doctest: +SKIP
->>> result = lensteer.locate(model, "honesty")                                  # doctest: +SKIP
->>> print(result.table())                                                       # doctest: +SKIP
->>> result.direction(2).save("honesty_L2.safetensors")                          # doctest: +SKIP
+>>> model = lensteer.load_model("organism")
+>>> result = lensteer.locate(model, "honesty", layers=[2, 3], max_scenarios=6, n_folds=2,
+...                          max_new_tokens=12, greedy=True, per_token=False, neutral=False,
+...                          progress=False)
+>>> result.sites
+['blocks.2.hook_resid_post', 'blocks.3.hook_resid_post']
+>>> print(result.table())  # doctest: +ELLIPSIS
+layer hook         acc auroc      d   cos        m      mu+     sd+      mu-     sd-  gate tgate
+    2 resid_post ...
+    3 resid_post ...
+>>> result.row(3).auroc
+1.0
+>>> d = result.direction(3)
+>>> d.layer, d.trait, d.mu_pos > d.boundary > d.mu_neg
+(3, 'honesty', True)
+>>> path = os.path.join(tempfile.mkdtemp(), "honesty_L3.safetensors")
+>>> d.save(path)
+>>> lensteer.TraitDirection.load(path, model=model).boundary == d.boundary
+True
 """
 from __future__ import annotations
 
