@@ -9,10 +9,18 @@ also keep, per token of the span, the projections onto given directions (for per
 statistics and gate rates). Everything is float32 whatever the model dtype.
 
 >>> import lensteer
->>> model = lensteer.load_model("organism")                                    # doctest: +SKIP
->>> acts = collect_activations(model, [[1, 5, 6, 7]], [(2, 4)])                # doctest: +SKIP
->>> acts.at("blocks.0.hook_resid_post").shape                                   # doctest: +SKIP
-torch.Size([1, 128])
+>>> model = lensteer.load_model("organism")
+>>> acts = collect_activations(model, [[1, 5, 6, 7], [1, 8, 9]], [(2, 4), (1, 3)], layers=[0, 2])
+>>> acts.sites
+['blocks.0.hook_resid_post', 'blocks.2.hook_resid_post']
+>>> acts.at("blocks.0.hook_resid_post").shape, acts.n_tokens.tolist()
+(torch.Size([2, 128]), [2, 2])
+
+Padding never enters a mean: the first sample pooled alone gives the same vector.
+
+>>> alone = collect_activations(model, [[1, 5, 6, 7]], [(2, 4)], layers=[2])
+>>> torch.allclose(alone.at((2, "resid_post"))[0], acts.at((2, "resid_post"))[0], atol=1e-4)
+True
 """
 from __future__ import annotations
 

@@ -8,10 +8,19 @@ pairs, aligned first: ``samples[2k]`` and ``samples[2k + 1]`` share a scenario a
 index, which PCA of paired differences relies on.
 
 >>> import lensteer
->>> model = lensteer.load_model("organism")                                     # doctest: +SKIP
->>> samples = build_contrastive(model, lensteer.load_trait("honesty", model=model))  # doctest: +SKIP
->>> samples[0].label, samples[1].label                                           # doctest: +SKIP
-(1, 0)
+>>> model = lensteer.load_model("organism")
+>>> trait = lensteer.load_trait("honesty", model=model)
+>>> samples = build_contrastive(model, trait, max_scenarios=2, max_new_tokens=12, greedy=True,
+...                             progress=False)
+>>> len(samples), [s.label for s in samples]
+(4, [1, 0, 1, 0])
+>>> samples[0].scenario == samples[1].scenario, samples[0].paraphrase == samples[1].paraphrase
+(True, True)
+>>> samples[0].scenario, samples[0].response, samples[1].response
+('capital:france', 'the capital of france is paris.', 'the capital of france is santiago.')
+>>> start, end = samples[0].span
+>>> model.tokenizer.decode(samples[0].input_ids[start:end])
+'the capital of france is paris.'
 """
 from __future__ import annotations
 
