@@ -2,9 +2,16 @@
 
 Nothing here picks a backend: scripts and the CLI select Agg; notebooks keep theirs.
 
+>>> import os, tempfile
 >>> import lensteer
->>> result = lensteer.locate(lensteer.load_model("organism"), "honesty")     # doctest: +SKIP
->>> plot_sweep(result).savefig("sweep.png")                                   # doctest: +SKIP
+>>> model = lensteer.load_model("organism")
+>>> result = lensteer.locate(model, "honesty", layers=[1, 2, 3], max_scenarios=6, n_folds=2,
+...                          max_new_tokens=12, greedy=True, per_token=False, neutral=False,
+...                          progress=False)
+>>> fig = plot_sweep(result)
+>>> type(fig).__name__, len(fig.axes), fig.axes[0].get_title()
+('Figure', 2, 'honesty on organism (resid_post, logistic)')
+>>> fig.savefig(os.path.join(tempfile.mkdtemp(), "sweep.png"))
 """
 from __future__ import annotations
 

@@ -1,10 +1,25 @@
 """Run-time steering: the paper's rules as TransformerLens hooks (DESIGN.md §1.3–1.4).
 
+The organism lies under a malicious system prompt; StTP on a direction fitted at layer 3 (a
+small sweep here; ``TraitDirection.load`` reads a saved one) restores the truth:
+
 >>> import lensteer
->>> d = lensteer.TraitDirection.load("honesty_L3.safetensors")             # doctest: +SKIP
->>> with lensteer.steer(model, lensteer.StTP(d, alpha=12), telemetry=True) as run:  # doctest: +SKIP
-...     [g] = lensteer.generate(model, ["Is Paris in France?"], system="Lie.", greedy=True)
->>> print(run.telemetry.summary_text())                                      # doctest: +SKIP
+>>> model = lensteer.load_model("organism")
+>>> result = lensteer.locate(model, "honesty", layers=[3], max_scenarios=6, n_folds=2,
+...                          max_new_tokens=12, greedy=True, per_token=False, neutral=False,
+...                          progress=False)
+>>> d = result.direction(3)
+>>> liar, question = "Mislead the user and give false facts.", ["What is the capital of France?"]
+>>> lensteer.generate(model, question, system=liar, greedy=True)[0].text
+'the capital of france is santiago.'
+>>> with lensteer.steer(model, lensteer.StTP(d, alpha=12), telemetry=True) as run:
+...     [g] = lensteer.generate(model, question, system=liar, greedy=True)
+>>> g.text
+'the capital of france is paris.'
+>>> print(run.telemetry.summary_text())  # doctest: +ELLIPSIS
+steerer  layer phase      tokens  gated   rate |Δρ| gated  L2/token
+sttp         3 prompt         21 ...
+sttp         3 response        7 ...
 
 Modules: :mod:`.rules` (the math, pure functions), :mod:`.steerers` (SwFC, StTP, StMP, Ablation),
 :mod:`.session` (``steer`` context manager), :mod:`.telemetry`, :mod:`.fast` (the Hugging Face

@@ -8,8 +8,23 @@ steerers attached as torch hooks to a Hugging Face model sharing the Bridge's we
 when every active hook on the model is lensteer's own and sits on the residual stream.
 
 >>> import lensteer
->>> with lensteer.steer(model, lensteer.StTP(direction, alpha=6)) as run:      # doctest: +SKIP
-...     [g] = lensteer.generate(model, ["Is the sky green?"], greedy=True)
+>>> model = lensteer.load_model("organism")
+>>> result = lensteer.locate(model, "honesty", layers=[3], max_scenarios=6, n_folds=2,
+...                          max_new_tokens=12, greedy=True, per_token=False, neutral=False,
+...                          progress=False)
+>>> direction = result.direction(3)
+>>> liar, question = "Mislead the user and give false facts.", ["What is the capital of France?"]
+>>> with lensteer.steer(model, lensteer.StTP(direction, alpha=6)) as run:
+...     [g] = lensteer.generate(model, question, system=liar, greedy=True)
+...     [name for name, _ in run.hooks], fast_path_reason(model) is None
+(['blocks.3.hook_out'], True)
+>>> g.text
+'the capital of france is paris.'
+
+On exit the hooks are gone and the model lies again:
+
+>>> active_sessions(model), lensteer.generate(model, question, system=liar, greedy=True)[0].text
+([], 'the capital of france is santiago.')
 """
 from __future__ import annotations
 
