@@ -61,6 +61,12 @@ def render(path: Path) -> str:
     return nbformat.writes(build(path)) + "\n"
 
 
+def _content(text: str) -> list[tuple[str, str]]:
+    """What a notebook says (cell types and sources), independent of nbformat's formatting."""
+    nb = nbformat.reads(text, as_version=4)
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check, write nothing")
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         target = OUT / f"{src.stem}.ipynb"
         text = render(src)
         if args.check:
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
+            if not target.exists() or _content(target.read_text(encoding="utf-8")) != _content(text):
                 stale.append(target.name)
         else:
             target.write_text(text, encoding="utf-8")
