@@ -76,6 +76,7 @@ class EvaluateConfig:
     positions: list[str] = field(default_factory=lambda: ["all", "response"])
     gen: GenSettings = field(default_factory=GenSettings)
     prompts_per_scenario: int | None = None  # eval paraphrases per scenario (default: all)
+    min_items: int | None = None  # raise prompts_per_scenario until a split has this many items
     max_items: int | None = None  # cap on items per split
     split: bool = True  # tune the sweep on half the scenarios, report on the other half
     capability: str | None = "auto"  # "auto" (organism skills / general set), a path, or None
@@ -102,7 +103,7 @@ class EvaluateConfig:
         if name == "paper":
             return cls()
         if name == "demo":
-            return cls(prompts_per_scenario=1, n_conversations=6, n_turns=5, capability_limit=60,
+            return cls(prompts_per_scenario=1, min_items=24, n_conversations=6, n_turns=5, capability_limit=60,
                        token_grid={"sttp": [0.0, 1.0, 2.0, 4.0], "stmp": [1.0, 2.0, 3.0, 4.0]})
         if name == "quick":
             return cls(grid={"swfc": [2.0, 4.0], "sttp": [6.0, 24.0], "stmp": [1.0, 3.0]},
@@ -198,10 +199,14 @@ def evaluate(
     timings: dict[str, float] = {}
     out_dir = Path(out) if out is not None else None
 
-    tune = build_items(trait, split_scenarios(trait, "tune" if config.split else "all"),
-                       prompts_per_scenario=config.prompts_per_scenario, limit=config.max_items)
-    test = build_items(trait, split_scenarios(trait, "test" if config.split else "all"),
-                       prompts_per_scenario=config.prompts_per_scenario, limit=config.max_items)
+    def items(part: str) -> list[EvalItem]:
+        scenarios = split_scenarios(trait, part if config.split else "all")
+        k = config.prompts_per_scenario
+        if k is not None and config.min_items and scenarios:
+            k = max(k, -(-config.min_items // len(scenarios)))  # ceil
+        return build_items(trait, scenarios, prompts_per_scenario=k, limit=config.max_items)
+
+    tune, test = items("tune"), items("test")
     needs_ce = None  # run_condition decides: CE only when the judge gives no coherence
 
     # ------------------------------------------------------------------ 1. sweep

@@ -95,15 +95,26 @@ def format_main_table(results: Mapping[str, Any]) -> str:
 
 
 def _chosen_table(results: Mapping[str, Any]) -> str:
-    lines = ["| rule | mode | layer | α | trait (tune) | coherence (tune) |", "|---|---|---|---|---|---|"]
+    malicious = results["sweep"]["baselines"]["malicious"].get("trait")
+    lines = ["| rule | mode | layer | α | trait (tune) | coherence (tune) | note |",
+             "|---|---|---|---|---|---|---|"]
     for c in results["chosen"]:
         r = c["row"]
         if r is None:
-            lines.append(f"| {c['method']} | {c['positions']} | – | – | no cell met the coherence "
-                         "floor | – |")
-        else:
-            lines.append(f"| {c['method']} | {c['positions']} | {r['layer']} | {r['alpha']:g} | "
-                         f"{_f(r['trait'])} | {_f(r['coherence'])} |")
+            lines.append(f"| {c['method']} | {c['positions']} | – | – | – | – | no cell met the "
+                         "coherence floor |")
+            continue
+        rows = [x for x in results["sweep"]["rows"] if x["method"] == c["method"]
+                and x["positions"] == c["positions"] and x["trait"] is not None]
+        note = ""
+        if malicious is not None and r["trait"] <= malicious:
+            best = max(rows, key=lambda x: x["trait"]) if rows else None
+            note = "no cell above the coherence floor beat the malicious baseline"
+            if best is not None and best["trait"] > r["trait"]:
+                note += (f" (best cell: L{best['layer']} α={best['alpha']:g}, trait "
+                         f"{_f(best['trait'])} at coherence {_f(best['coherence'])})")
+        lines.append(f"| {c['method']} | {c['positions']} | {r['layer']} | {r['alpha']:g} | "
+                     f"{_f(r['trait'])} | {_f(r['coherence'])} | {note} |")
     return "\n".join(lines)
 
 
