@@ -9,9 +9,18 @@ hook; only the attachment differs. The loop mirrors the Bridge's ``generate`` (m
 position ids, the same sampling function, finished rows padded with eos), so greedy outputs are
 token-identical and seeded samples use the random stream the same way.
 
+>>> import lensteer
 >>> from lensteer.steering.fast import shared_hf_model
->>> hf = shared_hf_model(bridge)                         # doctest: +SKIP
->>> hf.model.embed_tokens.weight.data_ptr() == bridge.original_model.model.embed_tokens.weight.data_ptr()  # doctest: +SKIP
+>>> bridge = lensteer.load_model("organism")
+>>> hf = shared_hf_model(bridge)
+>>> embed = hf.model.embed_tokens.weight
+>>> embed.data_ptr() == bridge.original_model.model.embed_tokens.weight.data_ptr()
+True
+>>> shared_hf_model(bridge) is hf, len(decoder_layers(hf))
+(True, 6)
+>>> tokens = torch.tensor([[1, 5, 6, 7]])
+>>> with torch.no_grad():
+...     torch.allclose(hf(tokens).logits, bridge(tokens), atol=1e-4)
 True
 """
 from __future__ import annotations

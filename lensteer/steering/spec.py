@@ -4,10 +4,26 @@ A spec is everything needed to rebuild a steerer — its directions, rule, α, s
 source, calibration, positions and layers — plus the identity of the model it was made for.
 Loading it onto another model is an error unless ``strict=False``.
 
->>> save_steerer(StTP(direction, alpha=12), "honesty_sttp.safetensors")       # doctest: +SKIP
->>> steerer = load_steerer("honesty_sttp.safetensors", model=model)           # doctest: +SKIP
->>> export_vllm("honesty_sttp.safetensors", "vllm_payloads/")                  # doctest: +SKIP
-[PosixPath('vllm_payloads/layer_14.pt')]
+>>> import os, tempfile
+>>> from lensteer.directions import TraitDirection
+>>> from lensteer.steering import StTP
+>>> direction = TraitDirection(v_hat=torch.tensor([3.0, 4.0, 0.0, 0.0]), boundary=-1.0,
+...                            mu_pos=2.0, sigma_pos=0.5, mu_neg=-4.0, sigma_neg=1.0, layer=14,
+...                            hook="blocks.14.hook_resid_post", trait="honesty")
+>>> tmp = tempfile.mkdtemp()
+>>> path = os.path.join(tmp, "honesty_sttp.safetensors")
+>>> save_steerer(StTP(direction, alpha=12), path)
+>>> steerer = load_steerer(path)  # pass model= to check that the spec fits it
+>>> steerer.method, steerer.alpha, steerer.rules[0].layer, steerer.rules[0].target
+('sttp', 12.0, 14, 8.0)
+>>> steerer.rules[0].v_hat
+tensor([0.6000, 0.8000, 0.0000, 0.0000])
+>>> paths = export_vllm(path, os.path.join(tmp, "vllm_payloads"))
+>>> [p.name for p in paths], sorted(os.listdir(os.path.join(tmp, "vllm_payloads")))
+(['layer_14.pt'], ['layer_14.pt', 'steering.json'])
+>>> payload = torch.load(paths[0])
+>>> sorted(payload), payload["threshold"], payload["target"], payload["direction"]
+(['direction', 'target', 'threshold', 'v_hat'], -1.0, 8.0, 'positive')
 
 The exporter writes what the vLLM fork of the paper's authors reads (DESIGN.md §5): one
 ``torch.save`` file per steered layer holding only plain tensors, floats and strings —

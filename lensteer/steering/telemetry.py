@@ -5,12 +5,37 @@ stores a few small float32/bool vectors (never activations); tokens past ``max_t
 counted in the summaries but not kept as records. Pad tokens are never recorded, and with
 :func:`lensteer.generate` neither are the tokens a row is fed after it has finished.
 
->>> import lensteer                                                     # doctest: +SKIP
->>> with lensteer.steer(model, StTP(d, alpha=6), telemetry=True) as run:  # doctest: +SKIP
-...     [g] = lensteer.generate(model, ["Is the sky green?"], greedy=True)
->>> run.telemetry.summary()                                              # doctest: +SKIP
-[{'layer': 3, 'phase': 'prompt', 'tokens': 31, 'gated': 12, 'gate_rate': 0.39, ...}, ...]
->>> run.telemetry.strip_html(g, model.tokenizer)                         # doctest: +SKIP
+>>> import lensteer
+>>> from lensteer.steering import StTP
+>>> model = lensteer.load_model("organism")
+>>> result = lensteer.locate(model, "honesty", layers=[3], max_scenarios=6, n_folds=2,
+...                          max_new_tokens=12, greedy=True, per_token=False, neutral=False,
+...                          progress=False)
+>>> d = result.direction(3)
+>>> with lensteer.steer(model, StTP(d, alpha=6), telemetry=True) as run:
+...     [g] = lensteer.generate(model, ["What is the capital of France?"], greedy=True,
+...                             system="Mislead the user and give false facts.")
+>>> [(r["steerer"], r["layer"], r["phase"], r["tokens"]) for r in run.telemetry.summary()]
+[('sttp', 3, 'prompt', 21), ('sttp', 3, 'response', 7)]
+>>> records = run.telemetry.records()
+>>> len(records), sorted(records[0])  # doctest: +NORMALIZE_WHITESPACE
+(28, ['batch', 'gated', 'layer', 'phase', 'point', 'position', 'rho_after', 'rho_before', 'row',
+      'sequence', 'steerer', 'step'])
+
+Gated tokens (ρ below the boundary m) land on the target μ⁺ + α σ⁺; the others are untouched:
+
+>>> target = d.mu_pos + 6 * d.sigma_pos
+>>> any(r["gated"] for r in records)
+True
+>>> all(abs(r["rho_after"] - target) < 1e-2 * abs(target) if r["gated"] else
+...     r["rho_after"] == r["rho_before"] and r["rho_before"] >= d.boundary for r in records)
+True
+
+The HTML token strip has one span per response token:
+
+>>> strip = run.telemetry.strip_html(g, model.tokenizer)
+>>> strip.startswith("<div"), strip.count("<span") == len(g.input_ids) - len(g.prompt_ids)
+(True, True)
 """
 from __future__ import annotations
 
