@@ -217,7 +217,18 @@ class Steerer:
     ) -> rules.RuleOutput:
         """Apply this steerer's rule to activations of one of its layers (default: the first).
 
-        >>> out = steerer.apply(resid)                                  # doctest: +SKIP
+        >>> from lensteer.directions import TraitDirection
+        >>> d = TraitDirection(v_hat=torch.tensor([1.0, 0.0]), boundary=0.0, mu_pos=2.0,
+        ...                    sigma_pos=0.5, mu_neg=-2.0, sigma_neg=0.5, layer=0,
+        ...                    hook="blocks.0.hook_resid_post")
+        >>> steerer = StTP(d, alpha=2)                    # target μ⁺ + α σ⁺ = 3
+        >>> resid = torch.tensor([[[-1.0, 5.0], [1.0, 5.0]]])  # ρ = −1 (< m = 0) and ρ = 1
+        >>> out = steerer.apply(resid)
+        >>> out.gated, out.rho_before, out.rho_after
+        (tensor([[ True, False]]), tensor([[-1.,  1.]]), tensor([[3., 1.]]))
+        >>> out.h
+        tensor([[[3., 5.],
+                 [1., 5.]]])
         """
         rule = self.rules[0] if layer is None else self.rule_for(layer)
         if mask is None:
@@ -243,8 +254,21 @@ class Steerer:
     ) -> list[tuple[str, Callable[..., Tensor]]]:
         """``(hook name, hook fn)`` pairs for ``model.hooks(...)`` / ``run_with_hooks``.
 
-        >>> with model.hooks(fwd_hooks=steerer.hooks(model)):          # doctest: +SKIP
+        >>> import lensteer
+        >>> from lensteer.directions import TraitDirection
+        >>> model = lensteer.load_model("organism")
+        >>> d = TraitDirection(v_hat=torch.ones(128), boundary=0.0, mu_pos=1.0, sigma_pos=0.1,
+        ...                    mu_neg=-1.0, sigma_neg=0.1, layer=2, hook="blocks.2.hook_resid_post")
+        >>> steerer = Ablation(d)
+        >>> [(name, type(fn).__name__) for name, fn in steerer.hooks(model)]
+        [('blocks.2.hook_out', 'SteerHook')]
+        >>> tokens = torch.tensor([[1, 5, 6, 7]])
+        >>> with torch.no_grad(), model.hooks(fwd_hooks=steerer.hooks(model)):
         ...     logits = model(tokens)
+        >>> with torch.no_grad():
+        ...     plain = model(tokens)
+        >>> logits.shape == plain.shape, torch.allclose(logits, plain)
+        (True, False)
         """
         self.check_model(model, strict=strict)
         return [
