@@ -72,7 +72,7 @@ def run_blocks(path: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 #: Documentation pages whose python blocks run as written (on bundled models, offline).
-RUNNABLE_PAGES = ["docs/gotchas.md", "docs/quickstart.md", "docs/organism.md"]
+RUNNABLE_PAGES = ["docs/gotchas.md", "docs/quickstart.md", "docs/organism.md", "docs/howto/multi-layer.md"]
 
 
 @pytest.mark.slow
