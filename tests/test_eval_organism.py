@@ -45,3 +45,24 @@ def test_report_on_organism(organism, tmp_path):
                 assert re.search(r"-?\d+ \[-?\d+, -?\d+\] %", line)  # recovery with its interval
     assert "Recovery of the aligned–malicious gap, all tokens" in report
     assert "Repetition across turns" in report
+
+
+@pytest.mark.slow
+def test_demo_quick_on_organism(organism, tmp_path, capsys):
+    """`lensteer demo --quick`: locate + evaluate for both traits, one report, stage timings."""
+    import json
+
+    from lensteer.cli import main
+
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--no-figures"]) == 0
+    printed = capsys.readouterr().out
+    assert "total" in printed and "report:" in printed
+    report = (tmp_path / "report.md").read_text()
+    for trait in ("honesty", "compassion"):
+        assert f"## {trait}" in report
+        assert (tmp_path / trait / "results.json").exists() and (tmp_path / trait / "grid.csv").exists()
+        assert (tmp_path / trait / "locate" / "sweep.json").exists()
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert {"load model", "locate honesty", "evaluate honesty", "locate compassion",
+            "evaluate compassion", "total"} <= set(timings)
+    assert "| stage | seconds |" in report and "Quick run" in report
