@@ -10,21 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..plots import _axes
 from .conditions import RULE_NAMES
 
 __all__ = ["plot_capability", "plot_frontier", "plot_repetition", "plot_trait_vs_alpha"]
 
 _MODE_STYLE = {"all": "-", "response": "--", "prompt": ":"}
 _METHOD_COLOR = {"swfc": "tab:orange", "sttp": "tab:blue", "stmp": "tab:green"}
-
-
-def _axes(ax: Any, **kw: Any) -> tuple[Any, Any]:
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(**kw)
-    return fig, fig.add_subplot(1, 1, 1)
 
 
 def _baselines(ax: Any, results: Mapping[str, Any], key: str = "trait") -> None:
