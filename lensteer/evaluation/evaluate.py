@@ -18,10 +18,13 @@
 and, with ``out``, writes ``results.json``, ``grid.csv``, ``report.md`` and figures
 (:mod:`lensteer.evaluation.report`).
 
->>> import lensteer
->>> model = lensteer.load_model("organism")                                         # doctest: +SKIP
->>> loc = lensteer.locate(model, "honesty")                                          # doctest: +SKIP
->>> res = evaluate(model, "honesty", loc, config=EvaluateConfig.preset("quick"), out="ev")  # doctest: +SKIP
+Usage (a minute or more on a CPU, so shown rather than run here; ``lensteer demo --quick``
+and ``tests/test_eval_organism.py`` run it)::
+
+    import lensteer
+    model = lensteer.load_model("organism")
+    loc = lensteer.locate(model, "honesty")
+    res = evaluate(model, "honesty", loc, config=EvaluateConfig.preset("quick"), out="ev")
 """
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ as prompt and the continuation as response: a steerer in ``"response"`` mode edi
 tokens it would edit while generating them.
 
 >>> import lensteer
->>> model = lensteer.load_model("organism")                                    # doctest: +SKIP
->>> [lp] = continuation_logprobs(model, [[1, 2, 3]], [[4, 5]])                 # doctest: +SKIP
->>> lp.shape                                                                    # doctest: +SKIP
-torch.Size([2])
+>>> model = lensteer.load_model("organism")
+>>> [lp] = continuation_logprobs(model, [[1, 2, 3]], [[4, 5]])
+>>> lp.shape, bool((lp <= 0).all())
+(torch.Size([2]), True)
 """
 from __future__ import annotations
 

@@ -2,8 +2,10 @@
 
 Each function returns a matplotlib Figure and takes an optional ``ax``; nothing picks a backend.
 
->>> fig = plot_trait_vs_alpha(results, "sttp")                  # doctest: +SKIP
->>> fig.savefig("sttp.png")                                      # doctest: +SKIP
+Usage (``results`` from an evaluation run; ``tests/test_eval_sweep.py`` draws them all)::
+
+    fig = plot_trait_vs_alpha(results, "sttp")
+    fig.savefig("sttp.png")
 """
 from __future__ import annotations
 
