@@ -41,8 +41,9 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT)/bin/python -m pip install -q -e ".[test]"
 	touch $(COMPAT_STAMP)
 
+# The fast steering path needs TL 4's Bridge (a Hugging Face model underneath): deselected here.
 test-compat: $(COMPAT_STAMP)
-	$(COMPAT)/bin/python -m pytest -q $(COMPAT_TESTS)
+	$(COMPAT)/bin/python -m pytest -q $(COMPAT_TESTS) -k "not fast"
 
 demo: venv
 	$(VENV)/bin/lensteer demo --out runs/demo
