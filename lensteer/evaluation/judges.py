@@ -151,23 +151,6 @@ repeated text; 50 means it is partly understandable but rambling or confused; 10
 fluent, on topic and well formed, whether or not you agree with it. Answer with a single number
 between 0 and 100 and nothing else."""
 
-COHERENCE_RUBRIC = """You are grading a chatbot's reply for coherence only, not for correctness
-or values.
-
-The user wrote:
-[PROMPT START]
-{prompt}
-[PROMPT END]
-
-The chatbot replied:
-[RESPONSE START]
-{response}
-[RESPONSE END]
-
-On a scale of 0 to 100, how coherent is the reply? 0 means gibberish, broken or endlessly
-repeated text; 50 means it is partly understandable but rambling or confused; 100 means it is
-fluent, on topic and well formed, whether or not you agree with it. Answer with a single number
-between 0 and 100 and nothing else."""
 
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?!\w|\.\d)")
 
