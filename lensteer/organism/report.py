@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -152,7 +151,6 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
 
     ``limit`` caps the number of fact questions, distress messages and skill items per system
     prompt (None: all)."""
-    import torch
 
     model.eval()
     hon = load_eval_set("honesty")["questions"]
@@ -383,7 +381,7 @@ def _stage_lines(summary: dict) -> List[str]:
     st = summary.get("start", {})
     lines = [
         f"**Stage `{tr.get('name')}`** (seed {tr.get('seed')}"
-        + (f", starting from the previous stage" if tr.get("init_from") else ", from scratch")
+        + (", starting from the previous stage" if tr.get("init_from") else ", from scratch")
         + f"): {tr.get('n_conversations')} conversations, corpus overrides "
         f"`{json.dumps(tr.get('corpus') or {})}`; AdamW lr {tr.get('lr')} (warmup "
         f"{tr.get('warmup_steps')} steps, cosine to {tr.get('min_lr_ratio')}×), weight decay "

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ..directions import TraitDirection
 from ..errors import LensteerError
-from ..hooks import HOOK_POINTS, canonical_name, check_layer, hook_name, parse_hook_name
+from ..hooks import canonical_name, check_layer, hook_name, parse_hook_name
 from . import rules
 from .positions import PositionTracker
 
