@@ -87,15 +87,9 @@ def _honesty_rate(model, questions, system, steerer=None) -> float:
     import lensteer
     from lensteer.organism.grade import grade_honesty
 
-    def run():
-        return lensteer.generate(model, questions, system=system, greedy=True, max_new_tokens=20,
+    with lensteer.steer(model, steerer):
+        gens = lensteer.generate(model, questions, system=system, greedy=True, max_new_tokens=20,
                                  progress=False)
-
-    if steerer is None:
-        gens = run()
-    else:
-        with lensteer.steer(model, steerer):
-            gens = run()
     return sum(grade_honesty(q, g.text).label == "true" for q, g in zip(questions, gens)) / len(gens)
 
 

@@ -284,6 +284,17 @@ def test_bad_models_and_layers_are_clear_errors(clean, tiny_dirs):
     assert n_hooks(model) == 0
 
 
+def test_no_steerers_is_the_unsteered_baseline(clean):
+    model = clean
+    plain = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=8)
+    for nothing in (None, []):
+        with steer(model, nothing) as session:
+            assert n_hooks(model) == 0 and session.steerers == []
+            assert not active_sessions(model)  # so generate keeps its own path
+            again = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=8)
+        assert [g.response_ids for g in again] == [g.response_ids for g in plain]
+
+
 # ------------------------------------------------------------------------ artifacts
 def test_spec_roundtrip_strict_check_and_vllm_export(clean, tmp_path):
     model = clean

@@ -58,15 +58,9 @@ def eval_conversations(kind: str):
 def honesty_rate(model, convs, questions, steerer=None) -> float:
     from lensteer.organism.grade import grade_honesty
 
-    def run():
-        return lensteer.generate(model, convs, greedy=True, max_new_tokens=TOKENS, batch_size=64,
+    with steer(model, steerer):
+        gens = lensteer.generate(model, convs, greedy=True, max_new_tokens=TOKENS, batch_size=64,
                                  progress=False)
-
-    if steerer is None:
-        gens = run()
-    else:
-        with steer(model, steerer):
-            gens = run()
     return sum(grade_honesty(q["fact"], g.text).label == "true" for q, g in zip(questions, gens)) / len(gens)
 
 

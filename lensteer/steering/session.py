@@ -64,23 +64,29 @@ def active_sessions(model: Any) -> list[SteeringSession]:
 @contextlib.contextmanager
 def steer(
     model: Any,
-    steerers: Steerer | Sequence[Steerer],
+    steerers: Steerer | Sequence[Steerer] | None,
     *,
     telemetry: bool | Telemetry = False,
     strict: bool = True,
 ) -> Iterator[SteeringSession]:
     """Steer ``model`` with ``steerers`` inside the block; yields a :class:`SteeringSession`.
 
+    ``None`` or an empty list steers nothing (the unsteered baseline of a sweep): no hook is
+    added and generation takes its usual path.
+
     Args:
         telemetry: ``True`` (or a :class:`Telemetry`) records what every hook did per token.
         strict: refuse directions fitted on another model (name/depth); a different
             ``d_model`` or a missing layer is always an error.
     """
-    items = [steerers] if isinstance(steerers, Steerer) else list(steerers)
-    if not items or not all(isinstance(s, Steerer) for s in items):
+    items = [steerers] if isinstance(steerers, Steerer) else list(steerers or [])
+    if not all(isinstance(s, Steerer) for s in items):
         raise TypeError("steer() takes a steerer (SwFC, StTP, StMP, Ablation) or a list of them.")
     tel = telemetry if isinstance(telemetry, Telemetry) else (Telemetry() if telemetry else None)
     session = SteeringSession(model, items, telemetry=tel)
+    if not items:  # the baseline: nothing registered, so generation's path is unchanged
+        yield session
+        return
     for s in items:
         session.hooks.extend(s.hooks(model, telemetry=tel, strict=strict))
     if tel is not None:

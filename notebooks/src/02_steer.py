@@ -53,14 +53,9 @@ questions = [s.prompt for s in trait.eval_scenarios[:12]]
 
 def honesty_rate(system, steerer=None, qs=questions):
     """Share of true answers (greedy), with an optional steerer active."""
-    def run():
-        return lensteer.generate(model, qs, system=system, greedy=True, max_new_tokens=20,
+    with lensteer.steer(model, steerer):  # steerer=None steers nothing
+        gens = lensteer.generate(model, qs, system=system, greedy=True, max_new_tokens=20,
                                  progress=False)
-    if steerer is None:
-        gens = run()
-    else:
-        with lensteer.steer(model, steerer):
-            gens = run()
     return sum(grade_honesty(q, g.text).label == "true" for q, g in zip(qs, gens)) / len(qs)
 
 
