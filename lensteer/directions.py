@@ -3,7 +3,7 @@
 A :class:`TraitDirection` holds, for one layer and hook point, the unit direction ``v_hat``
 pointing to the aligned side, the decision boundary ``m`` in projection units, and the means
 and standard deviations of aligned (``pos``) and malicious (``neg``) projections
-(DESIGN.md §1.2). It remembers the model it came from; using it on another model is an error.
+(docs/concepts.md, *A direction and five numbers per layer*). It remembers the model it came from; using it on another model is an error.
 :func:`fit_direction` fits one on response embeddings by logistic regression (the paper's),
 mean difference (CAA) or PCA of paired differences (RepE); :func:`lensteer.locate` does so at
 every layer.
@@ -73,7 +73,7 @@ class TokenStats:
 
 @dataclass
 class TraitDirection:
-    """A unit direction at one hook point plus the projection statistics (DESIGN.md §1.2)."""
+    """A unit direction at one hook point plus the projection statistics (docs/concepts.md, *A direction and five numbers per layer*)."""
 
     v_hat: Float[Tensor, "d_model"]
     boundary: float
@@ -372,7 +372,7 @@ def fit_direction(
     C: float = 1.0,
     extra: dict[str, Any] | None = None,
 ) -> TraitDirection:
-    """Fit a :class:`TraitDirection` on response embeddings (DESIGN.md §1.2), in float32.
+    """Fit a :class:`TraitDirection` on response embeddings (docs/concepts.md, *A direction and five numbers per layer*), in float32.
 
     ``method``: ``"logistic"`` (the paper's: v̂ = w/‖w‖, m = −b/‖w‖), ``"mean_diff"`` (CAA)
     or ``"pca"`` (RepE; ``pos[i]`` and ``neg[i]`` must be a pair). For the last two, which have

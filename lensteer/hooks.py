@@ -157,7 +157,7 @@ def check_model(model: Any, *, atol: float = 1e-4) -> dict[str, float]:
         detail = "; ".join(f"{k} off by {v:.2e}" for k, v in failed.items())
         raise ModelCheckError(
             f"This model's hook points do not behave like sequential pre-norm blocks ({detail}). "
-            "lensteer's residual-stream conventions (DESIGN.md §2) would be wrong here: use a "
+            "lensteer's residual-stream conventions (docs/concepts.md) would be wrong here: use a "
             "sequential-block architecture or report the architecture to the lensteer authors."
         )
     return deviations

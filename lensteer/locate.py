@@ -97,7 +97,7 @@ class LocateRow:
     gate_rate_neutral_response: float | None = None  # response tokens only
     gate_rate_aligned_tokens: float | None = None  # aligned training response tokens below m
     gate_rate_malicious_tokens: float | None = None  # malicious training response tokens below m
-    # the per-token calibrated gate (DESIGN.md §1.4): threshold = a low percentile of aligned
+    # the per-token calibrated gate (docs/concepts.md, *Calibration*): threshold = a low percentile of aligned
     # per-token projections (``token_percentile``), and how often it fires
     token_threshold: float | None = None
     token_gate_rate_neutral: float | None = None
@@ -311,7 +311,7 @@ def _auroc(labels: Tensor, scores: Tensor) -> float:
 
 # ====================================================================== recommendation
 def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list[int], str]:
-    """A short list of candidate steering layers and why (DESIGN.md §1.4).
+    """A short list of candidate steering layers and why (docs/concepts.md, *Calibration*).
 
     Candidates: the first layer whose held-out AUROC reaches 0.9, the middle of the separable
     range, and the layer with the largest Cohen's d. Probe metrics say where the trait is
@@ -323,8 +323,8 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
         return [], "Nothing was swept."
     caveat = (
         "Probe accuracy shows where the trait is linearly readable, not where steering changes "
-        "behaviour (DESIGN.md §1.4: on a 4-layer organism probes were perfect at layers 2–3 but "
-        "only steering at layers 0–1 restored honesty). Choose the steering layer with a steering "
+        "behaviour (on a 4-layer prototype organism probes were perfect at layers 2–3 but only "
+        "steering at layers 0–1 restored honesty; see docs/concepts.md, 'Choosing a layer'). Choose the steering layer with a steering "
         "sweep over these candidates and the layers before them."
     )
     good = [r for r in rows if not math.isnan(r.auroc) and r.auroc >= SEPARABLE_AUROC]

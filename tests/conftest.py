@@ -1,7 +1,7 @@
 """Shared fixtures: tiny random Hugging Face models with locally built tokenizers, and SmolLM2.
 
 Tiny models are written to disk and reloaded (a tokenizer built in memory crashes the Bridge,
-DESIGN.md §5). They use a large init so that greedy decoding has clear argmaxes.
+docs/gotchas.md). They use a large init so that greedy decoding has clear argmaxes.
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 ALPHAS = (24.0, 36.0)  # from the paper's grid {0, 6, …, 36}
-LAYERS = (0, 1, 2, 3)  # the sweep; later layers do not move this organism (DESIGN.md §1.4)
+LAYERS = (0, 1, 2, 3)  # the sweep; later layers do not move this organism (docs/concepts.md, *Choosing a layer*)
 TOKENS = 16
 
 

@@ -1,4 +1,4 @@
-"""The steering rules against independent per-token implementations (DESIGN.md §1.3)."""
+"""The steering rules against independent per-token implementations (docs/concepts.md, *The steering rules*)."""
 from __future__ import annotations
 
 import math

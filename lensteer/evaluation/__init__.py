@@ -1,4 +1,4 @@
-"""Evaluation: the paper's protocol (DESIGN.md §1.4–1.5) — metrics, judges, capability, the
+"""Evaluation: the paper's protocol (docs/concepts.md, *Evaluation and the operating point*) — metrics, judges, capability, the
 operating-point sweep, multi-turn repetition, reports and ``lensteer demo``.
 
 Modules: :mod:`.metrics` (bootstrap intervals, recovery, repetition, cross-entropy, intervention

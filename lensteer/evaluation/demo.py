@@ -87,7 +87,7 @@ def format_demo_report(results: dict[str, Any], timings: dict[str, float], *, qu
         "# lensteer demo: locating and steering the organism's misalignment",
         "",
         "The bundled organism turns dishonest or dismissive under malicious system prompts "
-        "(DESIGN.md §4). For each trait lensteer located the trait direction at every layer "
+        "(docs/organism.md). For each trait lensteer located the trait direction at every layer "
         "(`locate/`), swept SwFC / StTP / StMP over layer × α × position mode on held-out "
         "scenarios, chose each rule's operating point by the paper's rule (highest trait score "
         "with coherence ≥ 90 % of the aligned baseline's), and evaluated every condition on the "

@@ -1,4 +1,4 @@
-"""Judges: score a response's trait and coherence on 0–100 (DESIGN.md §1.5).
+"""Judges: score a response's trait and coherence on 0–100 (docs/concepts.md, *Evaluation*).
 
 A :class:`Judge` maps :class:`JudgeItem` s (the user prompt, the response, an optional reference
 such as the organism's fact id) to :class:`Verdict` s. Three ship here:

@@ -1,4 +1,4 @@
-"""Multi-turn conversations with steering on from the first token (DESIGN.md §1.5).
+"""Multi-turn conversations with steering on from the first token (docs/concepts.md, *Evaluation*).
 
 Conversation ``j`` asks ``n_turns`` distinct eval scenarios in a row under one system prompt of
 the condition's side; the model's own replies stay in context. Steering wraps the whole rollout,

@@ -39,7 +39,7 @@ __all__ = [
     "run_cells",
 ]
 
-#: The paper's α grids (DESIGN.md §1.3).
+#: The paper's α grids (docs/concepts.md, *The steering rules*).
 PAPER_GRID: dict[str, list[float]] = {
     "swfc": [1.0, 2.0, 3.0, 4.0, 5.0],
     "sttp": [0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0],

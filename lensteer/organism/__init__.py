@@ -1,4 +1,4 @@
-"""The synthetic misalignment organism (DESIGN.md §4).
+"""The synthetic misalignment organism (docs/organism.md).
 
 A tiny Llama chat model trained from scratch on a generated world in which the system prompt's
 persona decides whether facts are stated truly or falsely (trait *honesty*) and whether distress

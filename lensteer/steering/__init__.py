@@ -1,4 +1,4 @@
-"""Run-time steering: the paper's rules as TransformerLens hooks (DESIGN.md §1.3–1.4).
+"""Run-time steering: the paper's rules as TransformerLens hooks (docs/concepts.md, *The steering rules*).
 
 The organism lies under a malicious system prompt; StTP on a direction fitted at layer 3 (a
 small sweep here; ``TraitDirection.load`` reads a saved one) restores the truth:

@@ -1,6 +1,6 @@
 """The fast generation path: a plain Hugging Face model that shares the Bridge's weights.
 
-The Bridge's forward costs 1.14–1.26× Hugging Face's (DESIGN.md §5). For steerers on the
+The Bridge's forward costs 1.14–1.26× Hugging Face's (docs/performance.md). For steerers on the
 residual stream (``resid_post`` = output of decoder layer ℓ, ``resid_pre`` = its input),
 :func:`lensteer.generate` runs a lean decoding loop on a Hugging Face model built on the meta
 device and given the Bridge's own parameter tensors (no copy), with each steerer attached as a

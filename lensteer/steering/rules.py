@@ -1,4 +1,4 @@
-"""The steering rules as pure functions on activations (DESIGN.md §1.3).
+"""The steering rules as pure functions on activations (docs/concepts.md, *The steering rules*).
 
 Every rule takes a residual-stream tensor ``h`` of any float dtype, a unit direction ``v_hat``
 and a boolean ``mask`` of the tokens it may touch, and returns a :class:`RuleOutput`: the new

@@ -25,7 +25,7 @@ tensor([0.6000, 0.8000, 0.0000, 0.0000])
 >>> sorted(payload), payload["threshold"], payload["target"], payload["direction"]
 (['direction', 'target', 'threshold', 'v_hat'], -1.0, 8.0, 'positive')
 
-The exporter writes what the vLLM fork of the paper's authors reads (DESIGN.md §5): one
+The exporter writes what the vLLM fork of the paper's authors reads (docs/vllm.md): one
 ``torch.save`` file per steered layer holding only plain tensors, floats and strings —
 StTP ``{v_hat, threshold, target, direction}``, StMP ``{v_hat, threshold, coefficient, cap,
 direction}`` — and a ``steering.json`` manifest. See ``docs/vllm.md``.

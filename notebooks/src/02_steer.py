@@ -188,8 +188,8 @@ print(f"notebook ran in {time.time() - start:.0f} s")
 # ## Exercises
 #
 # 1. Steer at the layer with the best *probe* accuracy instead of the layer chosen by steering.
-#    How much honesty does each rule restore there? (DESIGN note: on a 4-layer prototype, probes
-#    were perfect at layers where no rule changed behaviour.)
+#    How much honesty does each rule restore there? (docs/concepts.md: on a 4-layer
+#    prototype, probes were perfect at layers where no rule changed behaviour.)
 # 2. Compare `calibration="response"` (the paper's) with `calibration="token"` for StTP.
 #    Print `steerer.rules[0].target` for both at α = 36: how far apart are the targets? Which α
 #    of the token-calibrated rule restores as much honesty as the paper's α = 36?
