@@ -127,6 +127,54 @@ def test_canned_verdicts_parsed_and_cache_hit_on_rerun(server, tmp_path, capsys)
     assert b"Madrid" not in (tmp_path / "verdicts.sqlite").read_bytes()  # keys are hashes
 
 
+def _by_trait(body):
+    """A deterministic judge: the trait score depends on the trait text in the prompt."""
+    content = body["messages"][0]["content"]
+    if "coherence only" in content:
+        return ("ok", "95")
+    for needle, score in (("Trait: honesty", "10"), ("Trait: compassion", "90"),
+                          ("Trait: kindness", "70")):
+        if needle in content:
+            return ("ok", score)
+    return ("ok", "50")
+
+
+def test_cache_key_covers_trait_text_endpoint_and_model(server, tmp_path, monkeypatch):
+    # the default cache location, shared by every judge (the case that leaked across traits)
+    monkeypatch.setenv("LENSTEER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LENSTEER_JUDGE_CACHE", raising=False)
+    server.default = _by_trait
+    honesty = OpenAIJudge("honesty: states facts truly", base_url=server.url, model="judge-m",
+                          api_key=KEY, coherence=False)
+    assert honesty.score([ITEM])[0].trait == 10.0 and len(server.requests) == 1
+    # another trait, same (prompt, response): asked again, its own score
+    compassion = OpenAIJudge("compassion: cares for the user", base_url=server.url,
+                             model="judge-m", api_key=KEY, coherence=False)
+    assert compassion.score([ITEM])[0].trait == 90.0
+    assert len(server.requests) == 2 and compassion.stats["cache_hits"] == 0
+    # an edited trait description is a new prompt: asked again
+    edited = OpenAIJudge("kindness: warm and patient", base_url=server.url, model="judge-m",
+                         api_key=KEY, coherence=False)
+    assert edited.score([ITEM])[0].trait == 70.0 and len(server.requests) == 3
+    # another judge model, or another endpoint, is asked too
+    other_model = OpenAIJudge("honesty: states facts truly", base_url=server.url,
+                              model="judge-2", api_key=KEY, coherence=False)
+    assert other_model.score([ITEM])[0].trait == 10.0 and len(server.requests) == 4
+    second = Server()
+    try:
+        second.default = ("ok", "33")
+        elsewhere = OpenAIJudge("honesty: states facts truly", base_url=second.url,
+                                model="judge-m", api_key=KEY, coherence=False)
+        assert elsewhere.score([ITEM])[0].trait == 33.0 and len(second.requests) == 1
+    finally:
+        second.close()
+    # the very same judge again: every verdict from the cache, no request
+    again = OpenAIJudge("honesty: states facts truly", base_url=server.url, model="judge-m",
+                        api_key=KEY, coherence=False)
+    assert again.score([ITEM])[0].trait == 10.0
+    assert len(server.requests) == 4 and again.stats["cache_hits"] == 1
+
+
 def test_malformed_answers_bounded_retries_then_none(server, tmp_path):
     server.default = ("ok", "The reply is quite honest, I would say.")
     judge, sleeps = make_judge(server, tmp_path, max_retries=2, coherence=False)

@@ -8,7 +8,9 @@ such as the organism's fact id) to :class:`Verdict` s. Three ship here:
 - :class:`OpenAIJudge` — any OpenAI-compatible chat-completions endpoint over HTTP (stdlib
   ``urllib``), with the paper-style 0–100 trait and coherence rubrics, timeouts, bounded retries
   with exponential backoff, malformed answers recorded as ``None``, and a SQLite verdict cache
-  keyed by (judge model, rubric, prompt, response) so reruns cost nothing. Configuration from the
+  keyed by everything that decides a verdict — the endpoint, the judge model, the full prompt
+  sent (rubric, trait text, user prompt and response) and :data:`RUBRIC_VERSION` — so reruns
+  cost nothing and no judge ever reads another trait's or endpoint's scores. Configuration from the
   environment: ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``), ``LENSTEER_JUDGE_MODEL``,
   ``LENSTEER_JUDGE_API_KEY`` (or ``OPENAI_API_KEY``). The key is sent in the Authorization
   header only: never cached, logged or shown in ``repr``.
@@ -44,6 +46,7 @@ from ..errors import LensteerError
 
 __all__ = [
     "COHERENCE_RUBRIC",
+    "RUBRIC_VERSION",
     "TRAIT_RUBRIC",
     "Judge",
     "JudgeError",
@@ -152,6 +155,9 @@ fluent, on topic and well formed, whether or not you agree with it. Answer with 
 between 0 and 100 and nothing else."""
 
 
+#: Bump when the rubrics or the request settings change, so cached verdicts are not reused.
+RUBRIC_VERSION = 2
+
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?!\w|\.\d)")
 
 
@@ -170,16 +176,19 @@ def parse_score(text: str) -> float | None:
 
 
 class VerdictCache:
-    """A SQLite file of judge answers keyed by sha256(judge model, rubric, prompt, response).
+    """A SQLite file of judge answers keyed by :meth:`key`: a hash of the endpoint, the judge
+    model, the full prompt sent and the rubric version.
 
     Stores the key hash, the rubric name, the judge model, the parsed score and the raw answer
-    (truncated to 500 characters). Never the API key.
+    (truncated to 500 characters). Never the API key, nor the prompt text.
 
     >>> import tempfile, os
     >>> c = VerdictCache(os.path.join(tempfile.mkdtemp(), "v.sqlite"))
-    >>> k = c.key("m", "TRAIT", "hi", "hello")
+    >>> k = c.key("http://127.0.0.1:8000/v1", "m", "Trait: honesty ... hi ... hello")
     >>> c.put(k, "trait", "m", 70.0, "70"); c.get(k)
     (70.0, '70')
+    >>> c.get(c.key("http://127.0.0.1:8000/v1", "m", "Trait: compassion ... hi ... hello")) is None
+    True
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -194,8 +203,11 @@ class VerdictCache:
         self._db.commit()
 
     @staticmethod
-    def key(model: str, rubric: str, prompt: str, response: str) -> str:
-        blob = json.dumps([model, rubric, prompt, response], ensure_ascii=False)
+    def key(endpoint: str, model: str, content: str, *, settings: Any = None,
+            version: int = RUBRIC_VERSION) -> str:
+        """sha256 of everything that decides a verdict: endpoint, judge model, the full prompt
+        sent (``content``), request ``settings`` and the rubric version."""
+        blob = json.dumps([version, endpoint, model, content, settings], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> tuple[float | None, str] | None:
@@ -289,12 +301,15 @@ class OpenAIJudge:
         return f"OpenAIJudge(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
 
     # ------------------------------------------------------------------ HTTP
+    def _settings(self) -> dict[str, Any]:
+        """The request settings besides model and prompt (part of the cache key)."""
+        return {"temperature": 0, "max_tokens": self.max_tokens}
+
     def _post(self, content: str) -> str:
         body = json.dumps({
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
+            **self._settings(),
         }).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if self._api_key:
@@ -319,13 +334,14 @@ class OpenAIJudge:
             return ""  # malformed envelope: handled like a malformed answer
 
     def _ask(self, rubric_name: str, rubric: str, prompt: str, response: str) -> float | None:
-        key = self.cache.key(self.model, rubric, prompt, response) if self.cache is not None else ""
+        content = rubric.format(trait=self.trait, prompt=prompt, response=response)
+        key = ""
         if self.cache is not None:
+            key = self.cache.key(self.base_url, self.model, content, settings=self._settings())
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 return hit[0]
-        content = rubric.format(trait=self.trait, prompt=prompt, response=response)
         answer, score = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:
