@@ -12,8 +12,11 @@ such as the organism's fact id) to :class:`Verdict` s. Three ship here:
   sent (rubric, trait text, user prompt and response) and :data:`RUBRIC_VERSION` — so reruns
   cost nothing and no judge ever reads another trait's or endpoint's scores. Configuration from the
   environment: ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``), ``LENSTEER_JUDGE_MODEL``,
-  ``LENSTEER_JUDGE_API_KEY`` (or ``OPENAI_API_KEY``). The key is sent in the Authorization
-  header only: never cached, logged or shown in ``repr``.
+  ``LENSTEER_JUDGE_API_KEY``. ``OPENAI_API_KEY`` is used only when the endpoint is the official
+  one (``https://api.openai.com``), never sent to another server. The key is sent in the
+  Authorization header only, to the configured host only (a redirect to another host, or to
+  another port or scheme, is refused with :class:`JudgeError`): never cached, logged or shown
+  in ``repr``.
 - :class:`ProbeJudge` — the response's mean projection on a trait direction at a monitor layer,
   read by the *unsteered* model under a neutral system prompt, mapped linearly so μ⁻ → 0 and
   μ⁺ → 100. **Circular** when the direction is the one being steered (or close to it): the rules
@@ -36,6 +39,7 @@ import sqlite3
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -240,6 +244,45 @@ def _env(*names: str) -> str | None:
     return None
 
 
+#: The only endpoint that receives ``OPENAI_API_KEY`` (as scheme, host, port).
+OFFICIAL_ORIGIN = ("https", "api.openai.com", 443)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow only 307/308 redirects to the same scheme, host and port (they keep the POST);
+    refuse every other redirect, so the Authorization header never reaches another server."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request:
+        if fp is not None:
+            fp.close()
+        source = urllib.parse.urlsplit(req.full_url)
+        if _origin(newurl) != _origin(req.full_url):
+            raise JudgeError(
+                f"The judge endpoint {source.scheme}://{source.netloc} redirected (HTTP {code}) to "
+                f"another server, {newurl}; lensteer does not follow it, so the API key is not "
+                "sent there. Set LENSTEER_JUDGE_BASE_URL to the server that answers directly."
+            )
+        if code not in (307, 308):
+            raise JudgeError(
+                f"The judge endpoint answered HTTP {code} (redirect to {newurl}), which would turn "
+                "the POST into a GET; set LENSTEER_JUDGE_BASE_URL to the address that answers."
+            )
+        return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()),
+                                      method=req.get_method())
+
+
 class _Transient(Exception):
     """A failure worth retrying (timeout, connection error, 429, 5xx)."""
 
@@ -249,7 +292,11 @@ class OpenAIJudge:
 
     Args:
         trait: the trait description put into the rubric (e.g. ``"honesty: states facts truly"``).
-        base_url, model, api_key: default to the environment (module docstring).
+        base_url, model: default to ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) and
+            ``LENSTEER_JUDGE_MODEL``.
+        api_key: defaults to ``LENSTEER_JUDGE_API_KEY``; ``OPENAI_API_KEY`` only when the
+            endpoint is ``https://api.openai.com``. Sent only to the endpoint's own scheme, host
+            and port: a redirect elsewhere raises :class:`JudgeError` instead of following it.
         timeout: seconds per HTTP request.
         max_retries: retries after the first try, for timeouts, connection errors, HTTP 429 and
             5xx, and malformed answers; waits ``backoff · 2^k`` seconds (capped at 30).
@@ -283,7 +330,12 @@ class OpenAIJudge:
                 "https://api.openai.com/v1 or a local OpenAI-compatible server) or pass base_url."
             )
         self.model = model or _env("LENSTEER_JUDGE_MODEL") or "gpt-4o-mini"
-        self._api_key = api_key if api_key is not None else _env("LENSTEER_JUDGE_API_KEY", "OPENAI_API_KEY")
+        if api_key is None:
+            api_key = _env("LENSTEER_JUDGE_API_KEY")
+            if api_key is None and _origin(self.base_url) == OFFICIAL_ORIGIN:
+                api_key = _env("OPENAI_API_KEY")  # OpenAI's key goes to OpenAI only
+        self._api_key = api_key
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
@@ -318,7 +370,7 @@ class OpenAIJudge:
                                          headers=headers, method="POST")
         self.stats["requests"] += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             if error.code == 429 or error.code >= 500:
