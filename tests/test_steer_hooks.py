@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from lensteer.steering import (
     steer,
 )
 from lensteer.steering.fast import shared_hf_model, supports_fast_path
-from lensteer.steering.session import _hook_points
+from lensteer.steering.session import _hook_points, fast_path_reason
 
 PROMPTS = ["hello there !", "what is two plus two ? it is four . what is", "be kind ."]
 
@@ -174,6 +175,52 @@ def test_foreign_hook_forces_the_tl_path(clean):
         expected = "other TransformerLens hooks" if supports_fast_path(model) else "TransformerBridge"
         with pytest.raises(FastPathError, match=expected):
             lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=3, path="fast")
+
+
+def test_user_torch_hook_forces_the_tl_path_instead_of_the_fast_path(clean):
+    model = clean
+    assert supports_fast_path(model)  # this environment is the Bridge one (compat deselects)
+    s = StTP(make_direction(model), alpha=8)
+    calls = []
+    layer = model.original_model.model.layers[1]
+
+    def count_calls(module, args, output):
+        calls.append(1)
+
+    handle = layer.register_forward_hook(count_calls)
+    try:
+        plain = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+        unsteered = len(calls)
+        with steer(model, s):
+            calls.clear()
+            tl = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8, path="tl")
+            with_tl = len(calls)
+            calls.clear()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                auto = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+                with_auto = len(calls)
+                lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+            with pytest.raises(FastPathError, match=r"count_calls on original_model\.model\.layers\.1"):
+                lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8, path="fast")
+        mine = [w for w in caught if "TransformerLens path" in str(w.message)]
+        assert len(mine) == 1 and "count_calls" in str(mine[0].message)  # said once, with why
+        assert mine[0].filename == __file__  # points at the caller's generate
+        assert len(plain[0].response_ids) == len(tl[0].response_ids) == 8  # same number of steps
+        assert unsteered == with_tl == with_auto == 8  # the hook runs on every step when steered
+        assert ids(auto) == ids(tl) and ids(auto) != ids(plain)
+    finally:
+        handle.remove()
+    # a hook on the shared fast-path model is just as foreign; without hooks the fast path is back
+    hf = shared_hf_model(model)
+    handle = hf.model.layers[0].register_forward_pre_hook(lambda module, args: None)
+    try:
+        with steer(model, s):
+            assert "forward-pre hook" in fast_path_reason(model)
+    finally:
+        handle.remove()
+    with steer(model, s):
+        assert fast_path_reason(model) is None
 
 
 @pytest.mark.parametrize("path", ["tl", "fast"])
