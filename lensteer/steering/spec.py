@@ -132,12 +132,10 @@ def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = T
     check_spec(steerer, meta.get("model"), where=str(path))
     if model is not None:
         mine = ModelInfo.from_dict(meta["model"]) if meta.get("model") else None
-        info = model_info(model)
-        if mine is not None and strict and not mine.same_model(info):
+        why = mine.mismatch(model_info(model)) if mine is not None and strict else None
+        if why is not None:
             raise SpecMismatchError(
-                f"This steering spec was made for {mine.name!r} ({mine.n_layers} layers, d_model "
-                f"{mine.d_model}) but the model is {info.name!r} ({info.n_layers} layers, d_model "
-                f"{info.d_model}). Pass strict=False to apply it anyway."
+                f"This steering spec was made for {why}. Pass strict=False to apply it anyway."
             )
         steerer.check_model(model, strict=strict)
     return steerer
