@@ -1,6 +1,11 @@
 """Artifacts: tensors in safetensors, everything else in JSON, every file written atomically.
 
-Nothing lensteer writes or reads is a pickle.
+lensteer never reads a pickle, and writes one kind only: the ``layer_{L}.pt`` payloads of
+``lensteer export --format vllm-steer`` (:func:`lensteer.steering.export_vllm`) are
+``torch.save`` files — a zip holding a pickle — because that is the format the paper's vLLM fork
+loads. They hold only plain tensors, floats and strings, so ``torch.load(path,
+weights_only=True)`` reads them without running code; load them only that way. Every other
+file lensteer writes is safetensors, text (JSON, CSV, Markdown), SQLite or a PNG image.
 
 >>> import tempfile, torch, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.safetensors"

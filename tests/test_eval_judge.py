@@ -245,6 +245,19 @@ def test_openai_key_goes_to_openai_only(server, tmp_path, monkeypatch):
     assert server.requests[-1]["auth"] == "Bearer sk-judge-key"
 
 
+def test_judge_cache_has_its_own_default_location(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LENSTEER_CACHE", str(tmp_path / "models"))
+    monkeypatch.delenv("LENSTEER_JUDGE_CACHE", raising=False)
+    judge = OpenAIJudge("honesty", base_url=server.url, api_key=KEY, coherence=False)
+    judge.score([ITEM])
+    assert judge.cache.path == tmp_path / "models" / "judge" / "verdicts.sqlite"
+    assert judge.cache.path.exists() and not (tmp_path / "models" / "judge.sqlite").exists()
+    monkeypatch.setenv("LENSTEER_JUDGE_CACHE", str(tmp_path / "mine.sqlite"))
+    own = OpenAIJudge("honesty", base_url=server.url, api_key=KEY, coherence=False)
+    own.score([ITEM])
+    assert own.cache.path == tmp_path / "mine.sqlite" and own.cache.path.exists()
+
+
 def test_out_of_range_and_ambiguous_numbers_are_malformed():
     assert parse_score("150") is None
     assert parse_score("between 40 and 60") is None

@@ -16,7 +16,7 @@ such as the organism's fact id) to :class:`Verdict` s. Three ship here:
   one (``https://api.openai.com``), never sent to another server. The key is sent in the
   Authorization header only, to the configured host only (a redirect to another host, or to
   another port or scheme, is refused with :class:`JudgeError`): never cached, logged or shown
-  in ``repr``.
+  in ``repr``. Verdicts are cached in :func:`default_judge_cache` unless told otherwise.
 - :class:`ProbeJudge` — the response's mean projection on a trait direction at a monitor layer,
   read by the *unsteered* model under a neutral system prompt, mapped linearly so μ⁻ → 0 and
   μ⁺ → 100. **Circular** when the direction is the one being steered (or close to it): the rules
@@ -60,6 +60,7 @@ __all__ = [
     "ProbeJudge",
     "Verdict",
     "VerdictCache",
+    "default_judge_cache",
     "parse_score",
 ]
 
@@ -236,6 +237,17 @@ class VerdictCache:
             self._db.close()
 
 
+def default_judge_cache() -> Path:
+    """The verdict cache file: ``$LENSTEER_JUDGE_CACHE`` if set, else
+    ``$LENSTEER_CACHE/judge/verdicts.sqlite`` (``~/.cache/lensteer/judge/verdicts.sqlite``),
+    a folder of its own next to the converted models that ``$LENSTEER_CACHE`` holds."""
+    explicit = os.environ.get("LENSTEER_JUDGE_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    root = os.environ.get("LENSTEER_CACHE") or Path.home() / ".cache" / "lensteer"
+    return Path(root).expanduser() / "judge" / "verdicts.sqlite"
+
+
 def _env(*names: str) -> str | None:
     for n in names:
         value = os.environ.get(n)
@@ -300,7 +312,7 @@ class OpenAIJudge:
         timeout: seconds per HTTP request.
         max_retries: retries after the first try, for timeouts, connection errors, HTTP 429 and
             5xx, and malformed answers; waits ``backoff · 2^k`` seconds (capped at 30).
-        cache: a SQLite path (default ``~/.cache/lensteer/judge.sqlite``; ``None`` disables).
+        cache: a SQLite path (default :func:`default_judge_cache`; ``None`` disables).
         coherence: also ask the coherence rubric.
 
     Answers that stay malformed after the retries become ``None`` scores (counted in
@@ -343,7 +355,7 @@ class OpenAIJudge:
         self.max_tokens = int(max_tokens)
         self._sleep = sleep
         if cache == "default":
-            cache = Path(os.environ.get("LENSTEER_CACHE", Path.home() / ".cache" / "lensteer")) / "judge.sqlite"
+            cache = default_judge_cache()
         self.cache = VerdictCache(cache) if cache is not None else None
         self.name = f"openai:{self.model}"
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "malformed": 0, "failed": 0}

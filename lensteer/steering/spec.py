@@ -21,12 +21,14 @@ tensor([0.6000, 0.8000, 0.0000, 0.0000])
 >>> paths = export_vllm(path, os.path.join(tmp, "vllm_payloads"))
 >>> [p.name for p in paths], sorted(os.listdir(os.path.join(tmp, "vllm_payloads")))
 (['layer_14.pt'], ['layer_14.pt', 'steering.json'])
->>> payload = torch.load(paths[0])
+>>> payload = torch.load(paths[0], weights_only=True)  # a pickle: never load it otherwise
 >>> sorted(payload), payload["threshold"], payload["target"], payload["direction"]
 (['direction', 'target', 'threshold', 'v_hat'], -1.0, 8.0, 'positive')
 
 The exporter writes what the vLLM fork of the paper's authors reads (DESIGN.md §5): one
-``torch.save`` file per steered layer holding only plain tensors, floats and strings —
+``torch.save`` file per steered layer — a pickle, the only one lensteer writes, because the fork
+loads that format; read it with ``torch.load(path, weights_only=True)`` — holding only plain
+tensors, floats and strings —
 StTP ``{v_hat, threshold, target, direction}``, StMP ``{v_hat, threshold, coefficient, cap,
 direction}`` — and a ``steering.json`` manifest. See ``docs/vllm.md``.
 """
@@ -196,6 +198,9 @@ def export_vllm(
     spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: Any = None
 ) -> list[Path]:
     """Write ``layer_{L}.pt`` per steered layer and ``steering.json`` into ``out_dir``.
+
+    The ``.pt`` files are ``torch.save`` pickles, the vLLM fork's format (plain tensors, floats
+    and strings only: ``torch.load(path, weights_only=True)`` reads them).
 
     The spec is checked against the model it records (and ``model``, if given) first. The
     folder is written as one unit: built next to ``out_dir``, then swapped in, so an earlier
