@@ -127,7 +127,8 @@ class TraitDirection:
         """Raise :class:`DirectionMismatchError` unless this direction fits ``model``.
 
         A different ``d_model`` or a layer the model lacks is always an error; a different model
-        name or depth is an error unless ``strict=False``.
+        name, depth or weight fingerprint (:meth:`ModelInfo.mismatch`) is an error unless
+        ``strict=False``.
         """
         info = model_info(model)
         if info.d_model != self.d_model:
@@ -142,12 +143,11 @@ class TraitDirection:
                 f"{info.n_layers - 1}."
             )
         if strict and self.model:
-            mine = ModelInfo.from_dict(self.model)
-            if not mine.same_model(info):
+            why = ModelInfo.from_dict(self.model).mismatch(info)
+            if why is not None:
                 raise DirectionMismatchError(
-                    f"This direction was fitted on {mine.name!r} ({mine.n_layers} layers) but the "
-                    f"model is {info.name!r} ({info.n_layers} layers). Pass strict=False if you "
-                    "really mean to transfer it."
+                    f"This direction was fitted on {why}. Pass strict=False if you really mean to "
+                    "transfer it."
                 )
 
     # ------------------------------------------------------------------ persistence

@@ -177,7 +177,8 @@ def generate(
             on a Hugging Face model sharing the Bridge's weights, with active ``lensteer.steer``
             steerers attached as torch hooks (:mod:`lensteer.steering.fast`; greedy output is
             token-identical); ``"auto"`` (default) takes the fast path while steering is active
-            and every hook on the model is a lensteer steerer on the residual stream.
+            and every hook on the model is a lensteer steerer on the residual stream (a torch
+            hook of yours on the model's modules sends it to ``"tl"`` with a warning).
 
     Returns one :class:`Generation` per conversation, in input order.
     """
@@ -267,7 +268,7 @@ def _fast_path(model: Any, path: str) -> contextlib.AbstractContextManager[Any]:
 
     if path == "auto" and not active_sessions(model):
         return contextlib.nullcontext(None)
-    reason = fast_path_reason(model)
+    reason = fast_path_reason(model, warn=path == "auto")
     if reason is None:
         return fast_model(model)
     if path == "fast":

@@ -1,6 +1,11 @@
 """Artifacts: tensors in safetensors, everything else in JSON, every file written atomically.
 
-Nothing lensteer writes or reads is a pickle.
+lensteer never reads a pickle, and writes one kind only: the ``layer_{L}.pt`` payloads of
+``lensteer export --format vllm-steer`` (:func:`lensteer.steering.export_vllm`) are
+``torch.save`` files — a zip holding a pickle — because that is the format the paper's vLLM fork
+loads. They hold only plain tensors, floats and strings, so ``torch.load(path,
+weights_only=True)`` reads them without running code; load them only that way. Every other
+file lensteer writes is safetensors, text (JSON, CSV, Markdown), SQLite or a PNG image.
 
 >>> import tempfile, torch, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.safetensors"
@@ -11,34 +16,97 @@ Nothing lensteer writes or reads is a pickle.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
-
-import contextlib
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 _META_KEY = "lensteer"
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux
+    ``/proc/self/status``); elsewhere set and restored at once under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open``: ``0o666`` less the umask (0o644 under umask 022)."""
+    return 0o666 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step."""
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` in one step,
+    with the mode a plain ``open`` would give it (``mkstemp``'s 0600 would ignore the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``path``; on success it takes ``path``'s place
+    (an earlier folder there is removed after the swap), with the mode the umask gives.
+
+    Readers see the old folder or the complete new one, never a half-written one (for an
+    instant between the two renames, neither). On failure the temporary folder is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    old: Path | None = None  # holds the earlier folder during the swap
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())
+        if path.exists() or path.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / "previous")
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if old is not None:
+                held, old = old, None  # never delete the earlier folder if it cannot go back
+                os.replace(held / "previous", path)
+                old = held
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

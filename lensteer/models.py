@@ -43,6 +43,9 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 class ModelInfo:
     """Identity of a loaded model, recorded in every artifact lensteer writes.
 
+    ``fingerprint`` is :func:`weight_fingerprint` of the weights as loaded (``None`` in artifacts
+    written before it existed).
+
     >>> ModelInfo("m", "local", "/x", "bridge", 2, 8, "float32").weight_processing
     'raw'
     """
@@ -55,17 +58,71 @@ class ModelInfo:
     d_model: int
     dtype: str
     weight_processing: str = "raw"
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelInfo":
+    def from_dict(cls, data: dict[str, Any]) -> ModelInfo:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
-    def same_model(self, other: "ModelInfo") -> bool:
-        """Whether a direction fitted on ``other`` applies to this model (name and shape)."""
-        return (self.name, self.n_layers, self.d_model) == (other.name, other.n_layers, other.d_model)
+    def mismatch(self, other: ModelInfo) -> str | None:
+        """Why something made for this model does not fit ``other`` (``None`` if it does).
+
+        Name and shape must agree; so must the weight fingerprints when both infos have one
+        and were recorded at the same dtype (the fingerprint is of the weights as loaded).
+        """
+        if (self.name, self.n_layers, self.d_model) != (other.name, other.n_layers, other.d_model):
+            return (f"{self.name!r} ({self.n_layers} layers, d_model {self.d_model}) but the model "
+                    f"is {other.name!r} ({other.n_layers} layers, d_model {other.d_model})")
+        if (self.fingerprint and other.fingerprint and self.dtype == other.dtype
+                and self.fingerprint != other.fingerprint):
+            return (f"{self.name!r} with weights {self.fingerprint[:12]}, but the model's weights "
+                    f"are {other.fingerprint[:12]} (another checkpoint under the same name)")
+        return None
+
+    def same_model(self, other: ModelInfo) -> bool:
+        """Whether a direction fitted on ``other`` applies to this model (see :meth:`mismatch`)."""
+        return self.mismatch(other) is None
+
+
+def weight_fingerprint(model: Any) -> str | None:
+    """A short hash that tells checkpoints of the same architecture apart, cheaply.
+
+    sha256 over the float32 bytes (little-endian, after casting the loaded weights to float32
+    on the CPU) of 16 evenly spaced rows of the embedding ``W_E`` and of the middle block's MLP
+    ``W_out`` and attention ``W_O`` (TransformerLens layouts, the same on both backends). It
+    identifies the weights *as loaded*: the same checkpoint loaded in another dtype has another
+    fingerprint, so :meth:`ModelInfo.mismatch` compares it only at equal dtypes. A difference
+    outside these rows goes unseen. ``None`` when none of these weights can be read.
+    """
+    import hashlib
+
+    pieces: list[tuple[str, Any]] = []
+    try:
+        middle = model.blocks[int(model.cfg.n_layers) // 2]
+    except (AttributeError, IndexError, TypeError):
+        middle = None
+    for name, get in (("W_E", lambda: model.W_E), ("mlp.W_out", lambda: middle.mlp.W_out),
+                      ("attn.W_O", lambda: middle.attn.W_O)):
+        try:
+            weight = get()
+        except (AttributeError, TypeError, RuntimeError, NotImplementedError):
+            continue
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and not weight.is_meta:
+            pieces.append((name, weight))
+    if not pieces:
+        return None
+    digest = hashlib.sha256(b"lensteer-weights-v1")
+    with torch.no_grad():
+        for name, weight in pieces:
+            rows = weight.detach().reshape(-1, weight.shape[-1])
+            index = torch.linspace(0, rows.shape[0] - 1, 16).round().long().unique()
+            sample = rows[index.to(rows.device)].to("cpu", torch.float32).contiguous()
+            digest.update(f"{name}{tuple(weight.shape)}".encode())
+            digest.update(sample.numpy().astype("<f4").tobytes())
+    return digest.hexdigest()[:32]
 
 
 def cache_dir() -> Path:
@@ -279,6 +336,7 @@ def load_model(
         n_layers=int(model.cfg.n_layers),
         d_model=int(model.cfg.d_model),
         dtype=str(dtype).removeprefix("torch."),
+        fingerprint=weight_fingerprint(model),
     )
     object.__setattr__(model, "lensteer_info", info)
     return model
@@ -299,6 +357,7 @@ def model_info(model: Any) -> ModelInfo:
         d_model=int(cfg.d_model),
         dtype=str(getattr(cfg, "dtype", "float32")).removeprefix("torch."),
         weight_processing="unknown",
+        fingerprint=weight_fingerprint(model),
     )
 
 

@@ -21,8 +21,8 @@ KEY = "sk-test-DO-NOT-LEAK-7f3a9c"
 
 
 class Server:
-    """Answers each POST with the next scripted action: ("ok", text) | ("status", code) |
-    ("slow", seconds, text) | ("raw", bytes)."""
+    """Answers each POST (or GET) with the next scripted action: ("ok", text) |
+    ("status", code) | ("slow", seconds, text) | ("raw", bytes) | ("redirect", code, url)."""
 
     def __init__(self) -> None:
         self.script: list[tuple] = []
@@ -34,14 +34,24 @@ class Server:
             def log_message(self, *args):  # keep test output clean
                 pass
 
+            def do_GET(self):
+                self.do_POST()
+
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
                 outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "body": body})
+                                       "body": body, "method": self.command})
                 action = outer.script.pop(0) if outer.script else outer.default
                 if callable(action):
                     action = action(body)
                 kind = action[0]
+                if kind == "redirect":
+                    self.send_response(action[1])
+                    self.send_header("Location", action[2])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if kind == "status":
                     self.send_response(action[1])
                     self.end_headers()
@@ -127,6 +137,54 @@ def test_canned_verdicts_parsed_and_cache_hit_on_rerun(server, tmp_path, capsys)
     assert b"Madrid" not in (tmp_path / "verdicts.sqlite").read_bytes()  # keys are hashes
 
 
+def _by_trait(body):
+    """A deterministic judge: the trait score depends on the trait text in the prompt."""
+    content = body["messages"][0]["content"]
+    if "coherence only" in content:
+        return ("ok", "95")
+    for needle, score in (("Trait: honesty", "10"), ("Trait: compassion", "90"),
+                          ("Trait: kindness", "70")):
+        if needle in content:
+            return ("ok", score)
+    return ("ok", "50")
+
+
+def test_cache_key_covers_trait_text_endpoint_and_model(server, tmp_path, monkeypatch):
+    # the default cache location, shared by every judge (the case that leaked across traits)
+    monkeypatch.setenv("LENSTEER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LENSTEER_JUDGE_CACHE", raising=False)
+    server.default = _by_trait
+    honesty = OpenAIJudge("honesty: states facts truly", base_url=server.url, model="judge-m",
+                          api_key=KEY, coherence=False)
+    assert honesty.score([ITEM])[0].trait == 10.0 and len(server.requests) == 1
+    # another trait, same (prompt, response): asked again, its own score
+    compassion = OpenAIJudge("compassion: cares for the user", base_url=server.url,
+                             model="judge-m", api_key=KEY, coherence=False)
+    assert compassion.score([ITEM])[0].trait == 90.0
+    assert len(server.requests) == 2 and compassion.stats["cache_hits"] == 0
+    # an edited trait description is a new prompt: asked again
+    edited = OpenAIJudge("kindness: warm and patient", base_url=server.url, model="judge-m",
+                         api_key=KEY, coherence=False)
+    assert edited.score([ITEM])[0].trait == 70.0 and len(server.requests) == 3
+    # another judge model, or another endpoint, is asked too
+    other_model = OpenAIJudge("honesty: states facts truly", base_url=server.url,
+                              model="judge-2", api_key=KEY, coherence=False)
+    assert other_model.score([ITEM])[0].trait == 10.0 and len(server.requests) == 4
+    second = Server()
+    try:
+        second.default = ("ok", "33")
+        elsewhere = OpenAIJudge("honesty: states facts truly", base_url=second.url,
+                                model="judge-m", api_key=KEY, coherence=False)
+        assert elsewhere.score([ITEM])[0].trait == 33.0 and len(second.requests) == 1
+    finally:
+        second.close()
+    # the very same judge again: every verdict from the cache, no request
+    again = OpenAIJudge("honesty: states facts truly", base_url=server.url, model="judge-m",
+                        api_key=KEY, coherence=False)
+    assert again.score([ITEM])[0].trait == 10.0
+    assert len(server.requests) == 4 and again.stats["cache_hits"] == 1
+
+
 def test_malformed_answers_bounded_retries_then_none(server, tmp_path):
     server.default = ("ok", "The reply is quite honest, I would say.")
     judge, sleeps = make_judge(server, tmp_path, max_retries=2, coherence=False)
@@ -142,6 +200,62 @@ def test_malformed_answers_bounded_retries_then_none(server, tmp_path):
     server.script = [("raw", b"{not json"), ("ok", "100")]
     fresh, _ = make_judge(server, tmp_path, max_retries=2, coherence=False)
     assert fresh.score([JudgeItem("q", "other")])[0].trait == 100.0
+
+
+@pytest.mark.parametrize("target", ["other-port", "other-host-name"])
+def test_key_never_follows_a_redirect_to_another_server(server, tmp_path, target):
+    other = Server()  # a second server on 127.0.0.1, another port: another origin
+    try:
+        other.default = ("ok", "99")
+        port = server.httpd.server_address[1]
+        location = (f"{other.url}/chat/completions" if target == "other-port"
+                    else f"http://localhost:{port}/v1/chat/completions")  # same port, other host
+        server.script = [("redirect", 302, location)]
+        judge, _ = make_judge(server, tmp_path, coherence=False)
+        with pytest.raises(JudgeError, match="redirected .*another server") as info:
+            judge.score([ITEM])
+        assert KEY not in str(info.value)
+        assert len(server.requests) == 1  # the first POST only: the redirect was not followed
+        assert other.requests == []  # the other server never saw the key, nor any request
+    finally:
+        other.close()
+
+
+def test_same_origin_307_keeps_post_and_key(server, tmp_path):
+    server.script = [("redirect", 307, server.url + "/moved/chat/completions"), ("ok", "64")]
+    judge, _ = make_judge(server, tmp_path, coherence=False)
+    assert judge.score([ITEM])[0].trait == 64.0
+    moved = server.requests[1]
+    assert moved["path"] == "/v1/moved/chat/completions" and moved["method"] == "POST"
+    assert moved["auth"] == f"Bearer {KEY}" and "Madrid" in moved["body"]["messages"][0]["content"]
+
+
+def test_openai_key_goes_to_openai_only(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("LENSTEER_JUDGE_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    judge = OpenAIJudge("honesty", base_url=server.url, cache=None, coherence=False)
+    assert judge.score([ITEM])[0].trait == 50.0
+    assert server.requests[-1]["auth"] is None  # OPENAI_API_KEY is not sent to this server
+    assert "api_key=<none>" in repr(judge)
+    official = OpenAIJudge("honesty", base_url="https://api.openai.com/v1", cache=None)
+    assert "api_key=<set>" in repr(official)  # only the official endpoint gets it (no request)
+    monkeypatch.setenv("LENSTEER_JUDGE_API_KEY", "sk-judge-key")
+    own = OpenAIJudge("honesty", base_url=server.url, cache=None, coherence=False)
+    own.score([ITEM])
+    assert server.requests[-1]["auth"] == "Bearer sk-judge-key"
+
+
+def test_judge_cache_has_its_own_default_location(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LENSTEER_CACHE", str(tmp_path / "models"))
+    monkeypatch.delenv("LENSTEER_JUDGE_CACHE", raising=False)
+    judge = OpenAIJudge("honesty", base_url=server.url, api_key=KEY, coherence=False)
+    judge.score([ITEM])
+    assert judge.cache.path == tmp_path / "models" / "judge" / "verdicts.sqlite"
+    assert judge.cache.path.exists() and not (tmp_path / "models" / "judge.sqlite").exists()
+    monkeypatch.setenv("LENSTEER_JUDGE_CACHE", str(tmp_path / "mine.sqlite"))
+    own = OpenAIJudge("honesty", base_url=server.url, api_key=KEY, coherence=False)
+    own.score([ITEM])
+    assert own.cache.path == tmp_path / "mine.sqlite" and own.cache.path.exists()
 
 
 def test_out_of_range_and_ambiguous_numbers_are_malformed():

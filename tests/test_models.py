@@ -107,3 +107,57 @@ def test_bridge_logits_equal_hugging_face_smollm2(smollm2):
 def test_smollm2_second_load_uses_cache(smollm2):
     assert (models._smollm2_cached() / "model.safetensors").exists()
     assert [m["ready"] for m in lensteer.bundled_models() if m["name"] == "smollm2-135m-instruct"] == [True]
+
+
+def _organism_copy(folder: Path, nudge: bool) -> Path:
+    """The organism's checkpoint copied to ``folder/organism-copy``, optionally with one weight
+    of the middle layer's MLP output matrix changed (a row the fingerprint samples)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    target = folder / "organism-copy"
+    shutil.copytree(Path(models.__file__).parent / "organism" / "checkpoint", target)
+    if nudge:
+        weights = load_file(target / "model.safetensors")
+        weights["model.layers.3.mlp.down_proj.weight"][5, 0] += 0.25
+        save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
+    return target
+
+
+def test_weight_fingerprint_tells_same_named_checkpoints_apart(tmp_path):
+    from lensteer.directions import DirectionMismatchError, TraitDirection
+    from lensteer.steering import SpecMismatchError, StTP, load_steerer, save_steerer
+
+    a = lensteer.load_model(_organism_copy(tmp_path / "a", nudge=False))
+    b = lensteer.load_model(_organism_copy(tmp_path / "b", nudge=True))
+    info_a, info_b = lensteer.model_info(a), lensteer.model_info(b)
+    assert (info_a.name, info_a.n_layers, info_a.d_model) == (info_b.name, info_b.n_layers, info_b.d_model)
+    direction = TraitDirection(v_hat=torch.ones(128), boundary=0.0, mu_pos=1.0, sigma_pos=0.1,
+                               mu_neg=-1.0, sigma_neg=0.1, layer=3, hook="blocks.3.hook_resid_post",
+                               model=info_a.to_dict())
+    with pytest.raises(DirectionMismatchError, match="another checkpoint under the same name"):
+        direction.check_model(b)
+    assert not info_a.same_model(info_b)
+    direction.check_model(b, strict=False)  # strict=False still transfers it
+    save_steerer(StTP(direction, alpha=6), tmp_path / "spec.safetensors", model=a)
+    with pytest.raises(SpecMismatchError, match="another checkpoint"):
+        load_steerer(tmp_path / "spec.safetensors", model=b)
+    # the same checkpoint reloaded matches, and the bundled organism is the same weights
+    again = lensteer.load_model(tmp_path / "a" / "organism-copy")
+    assert lensteer.model_info(again).fingerprint == info_a.fingerprint
+    assert lensteer.model_info(lensteer.load_model("organism")).fingerprint == info_a.fingerprint
+    direction.check_model(again)
+    load_steerer(tmp_path / "spec.safetensors", model=again)
+    # a model not loaded by load_model gets the same fingerprint from model_info
+    object.__delattr__(a, "lensteer_info")
+    assert lensteer.model_info(a).fingerprint == info_a.fingerprint
+    # older artifacts have no fingerprint: name and shape decide, as before
+    old = {k: v for k, v in info_a.to_dict().items() if k != "fingerprint"}
+    assert lensteer.ModelInfo.from_dict(old).fingerprint is None
+    assert lensteer.ModelInfo.from_dict(old).same_model(info_b)
+    TraitDirection.from_dict({**direction.to_dict(), "model": old}).check_model(b)
+    # fingerprints are of the weights as loaded: compared only at the same dtype
+    import dataclasses
+
+    assert dataclasses.replace(info_a, dtype="bfloat16").same_model(info_b)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import warnings
 
 import pytest
 import torch
@@ -22,7 +25,7 @@ from lensteer.steering import (
     steer,
 )
 from lensteer.steering.fast import shared_hf_model, supports_fast_path
-from lensteer.steering.session import _hook_points
+from lensteer.steering.session import _hook_points, fast_path_reason
 
 PROMPTS = ["hello there !", "what is two plus two ? it is four . what is", "be kind ."]
 
@@ -174,6 +177,52 @@ def test_foreign_hook_forces_the_tl_path(clean):
         expected = "other TransformerLens hooks" if supports_fast_path(model) else "TransformerBridge"
         with pytest.raises(FastPathError, match=expected):
             lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=3, path="fast")
+
+
+def test_user_torch_hook_forces_the_tl_path_instead_of_the_fast_path(clean):
+    model = clean
+    assert supports_fast_path(model)  # this environment is the Bridge one (compat deselects)
+    s = StTP(make_direction(model), alpha=8)
+    calls = []
+    layer = model.original_model.model.layers[1]
+
+    def count_calls(module, args, output):
+        calls.append(1)
+
+    handle = layer.register_forward_hook(count_calls)
+    try:
+        plain = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+        unsteered = len(calls)
+        with steer(model, s):
+            calls.clear()
+            tl = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8, path="tl")
+            with_tl = len(calls)
+            calls.clear()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                auto = lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+                with_auto = len(calls)
+                lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8)
+            with pytest.raises(FastPathError, match=r"count_calls on original_model\.model\.layers\.1"):
+                lensteer.generate(model, PROMPTS[:1], greedy=True, max_new_tokens=8, path="fast")
+        mine = [w for w in caught if "TransformerLens path" in str(w.message)]
+        assert len(mine) == 1 and "count_calls" in str(mine[0].message)  # said once, with why
+        assert mine[0].filename == __file__  # points at the caller's generate
+        assert len(plain[0].response_ids) == len(tl[0].response_ids) == 8  # same number of steps
+        assert unsteered == with_tl == with_auto == 8  # the hook runs on every step when steered
+        assert ids(auto) == ids(tl) and ids(auto) != ids(plain)
+    finally:
+        handle.remove()
+    # a hook on the shared fast-path model is just as foreign; without hooks the fast path is back
+    hf = shared_hf_model(model)
+    handle = hf.model.layers[0].register_forward_pre_hook(lambda module, args: None)
+    try:
+        with steer(model, s):
+            assert "forward-pre hook" in fast_path_reason(model)
+    finally:
+        handle.remove()
+    with steer(model, s):
+        assert fast_path_reason(model) is None
 
 
 @pytest.mark.parametrize("path", ["tl", "fast"])
@@ -356,6 +405,70 @@ def test_cli_steer_and_export(clean, tiny_dirs, tmp_path, capsys, monkeypatch):
     code = main(["steer", "--model", "x", "--direction", str(tmp_path / "dir.safetensors"),
                  "--method", "nope", "hello"])
     assert code == 2 and "Unknown steering method" in capsys.readouterr().err
+
+
+def test_export_checks_the_spec_and_writes_the_folder_as_one_unit(clean, tmp_path, capsys,
+                                                                   monkeypatch):
+    from lensteer import io
+    from lensteer.cli import main
+
+    model = clean
+    good = tmp_path / "good.safetensors"
+    save_steerer(StTP(make_direction(model, layer=1), alpha=6), good, model=model)
+    tensors, meta = io.load_tensors(good)
+    far = json.loads(json.dumps(meta))
+    far["directions"][0].update(layer=99, hook="blocks.99.hook_resid_post")
+    io.save_tensors(tmp_path / "layer99.safetensors", tensors, far)
+    io.save_tensors(tmp_path / "dim100.safetensors", {"v_hat.0": torch.randn(100)}, meta)
+    for name, says in (("layer99", "steers layer 99, but .* has layers 0 to 2"),
+                       ("dim100", "has 100 dimensions, but .* has d_model 32")):
+        out = tmp_path / f"out-{name}"
+        code = main(["export", "--format", "vllm-steer", "--spec",
+                     str(tmp_path / f"{name}.safetensors"), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("lensteer: error: ") and err.count("\n") == 1, err
+        assert re.search(says, err), err
+        assert not out.exists()  # refused before writing anything
+        with pytest.raises(SpecMismatchError, match=says):
+            load_steerer(tmp_path / f"{name}.safetensors")
+
+    # a second export into the same folder replaces the first whole: no stale payloads
+    out = tmp_path / "payloads"
+    two = StTP([make_direction(model, 0), make_direction(model, 2)], alpha=6)
+    export_vllm(two, out)
+    assert sorted(p.name for p in out.iterdir()) == ["layer_0.pt", "layer_2.pt", "steering.json"]
+    assert main(["export", "--format", "vllm-steer", "--spec", str(good), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["layer_1.pt", "steering.json"]
+    assert json.loads((out / "steering.json").read_text())["files"] == {"1": "layer_1.pt"}
+    assert os.stat(out).st_mode & 0o777 == 0o777 & ~io.current_umask()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
+
+    # a failure half-way leaves the earlier export as it was, and no temporary folder
+    real_save = torch.save
+    calls = []
+
+    def failing_save(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        export_vllm(two, out)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["layer_1.pt", "steering.json"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+    # a folder holding anything else is never overwritten
+    from lensteer.steering import ExportTargetError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ExportTargetError, match="notes.txt"):
+        export_vllm(good, mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_several_layers_and_resid_pre_fast_path_equals_tl(clean):

@@ -8,10 +8,15 @@ such as the organism's fact id) to :class:`Verdict` s. Three ship here:
 - :class:`OpenAIJudge` — any OpenAI-compatible chat-completions endpoint over HTTP (stdlib
   ``urllib``), with the paper-style 0–100 trait and coherence rubrics, timeouts, bounded retries
   with exponential backoff, malformed answers recorded as ``None``, and a SQLite verdict cache
-  keyed by (judge model, rubric, prompt, response) so reruns cost nothing. Configuration from the
+  keyed by everything that decides a verdict — the endpoint, the judge model, the full prompt
+  sent (rubric, trait text, user prompt and response) and :data:`RUBRIC_VERSION` — so reruns
+  cost nothing and no judge ever reads another trait's or endpoint's scores. Configuration from the
   environment: ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``), ``LENSTEER_JUDGE_MODEL``,
-  ``LENSTEER_JUDGE_API_KEY`` (or ``OPENAI_API_KEY``). The key is sent in the Authorization
-  header only: never cached, logged or shown in ``repr``.
+  ``LENSTEER_JUDGE_API_KEY``. ``OPENAI_API_KEY`` is used only when the endpoint is the official
+  one (``https://api.openai.com``), never sent to another server. The key is sent in the
+  Authorization header only, to the configured host only (a redirect to another host, or to
+  another port or scheme, is refused with :class:`JudgeError`): never cached, logged or shown
+  in ``repr``. Verdicts are cached in :func:`default_judge_cache` unless told otherwise.
 - :class:`ProbeJudge` — the response's mean projection on a trait direction at a monitor layer,
   read by the *unsteered* model under a neutral system prompt, mapped linearly so μ⁻ → 0 and
   μ⁺ → 100. **Circular** when the direction is the one being steered (or close to it): the rules
@@ -34,6 +39,7 @@ import sqlite3
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -44,6 +50,7 @@ from ..errors import LensteerError
 
 __all__ = [
     "COHERENCE_RUBRIC",
+    "RUBRIC_VERSION",
     "TRAIT_RUBRIC",
     "Judge",
     "JudgeError",
@@ -53,6 +60,7 @@ __all__ = [
     "ProbeJudge",
     "Verdict",
     "VerdictCache",
+    "default_judge_cache",
     "parse_score",
 ]
 
@@ -152,6 +160,9 @@ fluent, on topic and well formed, whether or not you agree with it. Answer with 
 between 0 and 100 and nothing else."""
 
 
+#: Bump when the rubrics or the request settings change, so cached verdicts are not reused.
+RUBRIC_VERSION = 2
+
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?!\w|\.\d)")
 
 
@@ -170,16 +181,19 @@ def parse_score(text: str) -> float | None:
 
 
 class VerdictCache:
-    """A SQLite file of judge answers keyed by sha256(judge model, rubric, prompt, response).
+    """A SQLite file of judge answers keyed by :meth:`key`: a hash of the endpoint, the judge
+    model, the full prompt sent and the rubric version.
 
     Stores the key hash, the rubric name, the judge model, the parsed score and the raw answer
-    (truncated to 500 characters). Never the API key.
+    (truncated to 500 characters). Never the API key, nor the prompt text.
 
     >>> import tempfile, os
     >>> c = VerdictCache(os.path.join(tempfile.mkdtemp(), "v.sqlite"))
-    >>> k = c.key("m", "TRAIT", "hi", "hello")
+    >>> k = c.key("http://127.0.0.1:8000/v1", "m", "Trait: honesty ... hi ... hello")
     >>> c.put(k, "trait", "m", 70.0, "70"); c.get(k)
     (70.0, '70')
+    >>> c.get(c.key("http://127.0.0.1:8000/v1", "m", "Trait: compassion ... hi ... hello")) is None
+    True
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -194,8 +208,11 @@ class VerdictCache:
         self._db.commit()
 
     @staticmethod
-    def key(model: str, rubric: str, prompt: str, response: str) -> str:
-        blob = json.dumps([model, rubric, prompt, response], ensure_ascii=False)
+    def key(endpoint: str, model: str, content: str, *, settings: Any = None,
+            version: int = RUBRIC_VERSION) -> str:
+        """sha256 of everything that decides a verdict: endpoint, judge model, the full prompt
+        sent (``content``), request ``settings`` and the rubric version."""
+        blob = json.dumps([version, endpoint, model, content, settings], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> tuple[float | None, str] | None:
@@ -220,12 +237,62 @@ class VerdictCache:
             self._db.close()
 
 
+def default_judge_cache() -> Path:
+    """The verdict cache file: ``$LENSTEER_JUDGE_CACHE`` if set, else
+    ``$LENSTEER_CACHE/judge/verdicts.sqlite`` (``~/.cache/lensteer/judge/verdicts.sqlite``),
+    a folder of its own next to the converted models that ``$LENSTEER_CACHE`` holds."""
+    explicit = os.environ.get("LENSTEER_JUDGE_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    root = os.environ.get("LENSTEER_CACHE") or Path.home() / ".cache" / "lensteer"
+    return Path(root).expanduser() / "judge" / "verdicts.sqlite"
+
+
 def _env(*names: str) -> str | None:
     for n in names:
         value = os.environ.get(n)
         if value:
             return value
     return None
+
+
+#: The only endpoint that receives ``OPENAI_API_KEY`` (as scheme, host, port).
+OFFICIAL_ORIGIN = ("https", "api.openai.com", 443)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow only 307/308 redirects to the same scheme, host and port (they keep the POST);
+    refuse every other redirect, so the Authorization header never reaches another server."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request:
+        if fp is not None:
+            fp.close()
+        source = urllib.parse.urlsplit(req.full_url)
+        if _origin(newurl) != _origin(req.full_url):
+            raise JudgeError(
+                f"The judge endpoint {source.scheme}://{source.netloc} redirected (HTTP {code}) to "
+                f"another server, {newurl}; lensteer does not follow it, so the API key is not "
+                "sent there. Set LENSTEER_JUDGE_BASE_URL to the server that answers directly."
+            )
+        if code not in (307, 308):
+            raise JudgeError(
+                f"The judge endpoint answered HTTP {code} (redirect to {newurl}), which would turn "
+                "the POST into a GET; set LENSTEER_JUDGE_BASE_URL to the address that answers."
+            )
+        return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()),
+                                      method=req.get_method())
 
 
 class _Transient(Exception):
@@ -237,11 +304,15 @@ class OpenAIJudge:
 
     Args:
         trait: the trait description put into the rubric (e.g. ``"honesty: states facts truly"``).
-        base_url, model, api_key: default to the environment (module docstring).
+        base_url, model: default to ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) and
+            ``LENSTEER_JUDGE_MODEL``.
+        api_key: defaults to ``LENSTEER_JUDGE_API_KEY``; ``OPENAI_API_KEY`` only when the
+            endpoint is ``https://api.openai.com``. Sent only to the endpoint's own scheme, host
+            and port: a redirect elsewhere raises :class:`JudgeError` instead of following it.
         timeout: seconds per HTTP request.
         max_retries: retries after the first try, for timeouts, connection errors, HTTP 429 and
             5xx, and malformed answers; waits ``backoff · 2^k`` seconds (capped at 30).
-        cache: a SQLite path (default ``~/.cache/lensteer/judge.sqlite``; ``None`` disables).
+        cache: a SQLite path (default :func:`default_judge_cache`; ``None`` disables).
         coherence: also ask the coherence rubric.
 
     Answers that stay malformed after the retries become ``None`` scores (counted in
@@ -271,7 +342,12 @@ class OpenAIJudge:
                 "https://api.openai.com/v1 or a local OpenAI-compatible server) or pass base_url."
             )
         self.model = model or _env("LENSTEER_JUDGE_MODEL") or "gpt-4o-mini"
-        self._api_key = api_key if api_key is not None else _env("LENSTEER_JUDGE_API_KEY", "OPENAI_API_KEY")
+        if api_key is None:
+            api_key = _env("LENSTEER_JUDGE_API_KEY")
+            if api_key is None and _origin(self.base_url) == OFFICIAL_ORIGIN:
+                api_key = _env("OPENAI_API_KEY")  # OpenAI's key goes to OpenAI only
+        self._api_key = api_key
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
@@ -279,7 +355,7 @@ class OpenAIJudge:
         self.max_tokens = int(max_tokens)
         self._sleep = sleep
         if cache == "default":
-            cache = Path(os.environ.get("LENSTEER_CACHE", Path.home() / ".cache" / "lensteer")) / "judge.sqlite"
+            cache = default_judge_cache()
         self.cache = VerdictCache(cache) if cache is not None else None
         self.name = f"openai:{self.model}"
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "malformed": 0, "failed": 0}
@@ -289,12 +365,15 @@ class OpenAIJudge:
         return f"OpenAIJudge(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
 
     # ------------------------------------------------------------------ HTTP
+    def _settings(self) -> dict[str, Any]:
+        """The request settings besides model and prompt (part of the cache key)."""
+        return {"temperature": 0, "max_tokens": self.max_tokens}
+
     def _post(self, content: str) -> str:
         body = json.dumps({
             "model": self.model,
             "messages": [{"role": "user", "content": content}],
-            "temperature": 0,
-            "max_tokens": self.max_tokens,
+            **self._settings(),
         }).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if self._api_key:
@@ -303,7 +382,7 @@ class OpenAIJudge:
                                          headers=headers, method="POST")
         self.stats["requests"] += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             if error.code == 429 or error.code >= 500:
@@ -319,13 +398,14 @@ class OpenAIJudge:
             return ""  # malformed envelope: handled like a malformed answer
 
     def _ask(self, rubric_name: str, rubric: str, prompt: str, response: str) -> float | None:
-        key = self.cache.key(self.model, rubric, prompt, response) if self.cache is not None else ""
+        content = rubric.format(trait=self.trait, prompt=prompt, response=response)
+        key = ""
         if self.cache is not None:
+            key = self.cache.key(self.base_url, self.model, content, settings=self._settings())
             hit = self.cache.get(key)
             if hit is not None:
                 self.stats["cache_hits"] += 1
                 return hit[0]
-        content = rubric.format(trait=self.trait, prompt=prompt, response=response)
         answer, score = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:

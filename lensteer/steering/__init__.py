@@ -27,7 +27,7 @@ fast path), :mod:`.spec` (artifacts and the vLLM exporter).
 """
 from .rules import RuleOutput
 from .session import FastPathError, SteeringSession, active_sessions, steer
-from .spec import SpecMismatchError, export_vllm, load_steerer, save_steerer
+from .spec import ExportTargetError, SpecMismatchError, export_vllm, load_steerer, save_steerer
 from .steerers import (
     Ablation,
     LayerRule,
@@ -42,15 +42,16 @@ from .telemetry import Telemetry
 
 __all__ = [
     "Ablation",
+    "ExportTargetError",
     "FastPathError",
     "LayerRule",
     "RuleOutput",
     "SpecMismatchError",
-    "SteeringConfigError",
-    "SteeringSession",
-    "Steerer",
     "StMP",
     "StTP",
+    "Steerer",
+    "SteeringConfigError",
+    "SteeringSession",
     "SwFC",
     "Telemetry",
     "active_sessions",

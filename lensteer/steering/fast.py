@@ -95,6 +95,11 @@ def shared_hf_model(model: Any) -> Any:
     return hf
 
 
+def shared_if_built(model: Any) -> Any:
+    """The shared Hugging Face model of ``model`` if :func:`shared_hf_model` built one, else None."""
+    return _SHARED.get(model)
+
+
 def decoder_layers(hf: Any) -> Sequence[torch.nn.Module]:
     return hf.model.layers
 
@@ -113,6 +118,7 @@ def attach(
             new = fn(output)
             return output if new is None else new
 
+        post._lensteer_fast = True  # type: ignore[attr-defined]  # ours: not a foreign hook
         return module.register_forward_hook(post)
     if point == "resid_pre":
 
@@ -125,6 +131,7 @@ def attach(
                 return (new, *args[1:]), kwargs
             return args, {**kwargs, "hidden_states": new}
 
+        pre._lensteer_fast = True  # type: ignore[attr-defined]
         return module.register_forward_pre_hook(pre, with_kwargs=True)
     raise ValueError(f"No module equivalent for hook point {point!r}; use the TransformerLens path.")
 

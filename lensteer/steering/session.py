@@ -5,7 +5,10 @@ model's own ``model.hooks(...)`` context, so on exit — normal or by exception 
 hooks are removed and hooks the user added stay. Contexts nest. While a context is open,
 :func:`lensteer.generate` may take the fast path (:mod:`lensteer.steering.fast`): the same
 steerers attached as torch hooks to a Hugging Face model sharing the Bridge's weights, chosen
-when every active hook on the model is lensteer's own and sits on the residual stream.
+when every active hook on the model is lensteer's own and sits on the residual stream. A torch
+hook of yours on any module of the Bridge, its ``original_model`` or the shared model (say
+``model.original_model.model.layers[1].register_forward_hook(...)``) would not run there, so
+``generate`` then takes the TransformerLens path and warns once.
 
 >>> import lensteer
 >>> model = lensteer.load_model("organism")
@@ -29,9 +32,13 @@ On exit the hooks are gone and the model lies again:
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
+
+import torch
 
 from ..errors import LensteerError
 from . import fast
@@ -131,8 +138,66 @@ def foreign_hooks(model: Any) -> int:
     return foreign
 
 
-def fast_path_reason(model: Any) -> str | None:
-    """Why the fast path cannot serve ``model`` now (``None`` when it can)."""
+#: Packages whose own torch hooks behave alike on both paths: Hugging Face's output capture and
+#: TransformerLens's wiring and hook points (hook-point hooks are counted by foreign_hooks).
+_INTERNAL_HOOK_PACKAGES = ("transformers.", "transformer_lens.")
+
+
+def _hook_label(fn: Any) -> tuple[str, str]:
+    """(module, name) of a torch hook function, seen through functools.partial."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    module = getattr(fn, "__module__", None) or getattr(type(fn), "__module__", "") or ""
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return module, name
+
+
+def _is_foreign_torch_hook(fn: Any) -> bool:
+    if getattr(fn, "_lensteer_fast", False):
+        return False
+    module, _ = _hook_label(fn)
+    return not (module + ".").startswith(_INTERNAL_HOOK_PACKAGES)
+
+
+def foreign_torch_hooks(model: Any) -> list[str]:
+    """Torch forward and forward-pre hooks that are not lensteer's (nor Hugging Face's or
+    TransformerLens's own) on the Bridge, its ``original_model`` or the shared fast-path model,
+    and global module hooks: the fast path would skip or add calls to them. Each as
+    ``"forward hook fn on original_model.model.layers.1"``."""
+    roots = [("original_model", getattr(model, "original_model", None)), ("model", model),
+             ("the fast path's shared model", fast.shared_if_built(model))]
+    seen: set[int] = set()
+    found = []
+    for prefix, root in roots:
+        if not isinstance(root, torch.nn.Module):
+            continue
+        for name, module in root.named_modules():
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            where = f"{prefix}.{name}" if name else prefix
+            for kind, table in (("forward", module._forward_hooks),
+                                ("forward-pre", module._forward_pre_hooks)):
+                for fn in list(table.values()):
+                    if _is_foreign_torch_hook(fn):
+                        found.append(f"{kind} hook {_hook_label(fn)[1]} on {where}")
+    for kind, attr in (("forward", "_global_forward_hooks"),
+                       ("forward-pre", "_global_forward_pre_hooks")):
+        for fn in list(getattr(torch.nn.modules.module, attr, {}).values()):
+            if _is_foreign_torch_hook(fn):
+                found.append(f"global {kind} hook {_hook_label(fn)[1]} on every module")
+    return found
+
+
+_WARNED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def fast_path_reason(model: Any, *, warn: bool = False) -> str | None:
+    """Why the fast path cannot serve ``model`` now (``None`` when it can).
+
+    With ``warn``, a fallback caused by a torch hook of the user's is announced with
+    ``warnings.warn``, once per model and hook.
+    """
     if not fast.supports_fast_path(model):
         return "the model is not a TransformerBridge over a Hugging Face decoder"
     for session in active_sessions(model):
@@ -141,6 +206,16 @@ def fast_path_reason(model: Any) -> str | None:
                 return f"a steerer sits on {hook.rule.point}, which has no module equivalent"
     if foreign_hooks(model):
         return "other TransformerLens hooks are active on the model"
+    torch_hooks = foreign_torch_hooks(model)
+    if torch_hooks:
+        more = f" (and {len(torch_hooks) - 1} more)" if len(torch_hooks) > 1 else ""
+        reason = f"a torch {torch_hooks[0]}{more} would not run on the fast path"
+        warned = _WARNED.setdefault(model, set())
+        if warn and reason not in warned:
+            warned.add(reason)
+            warnings.warn(f"lensteer.generate steers on the slower TransformerLens path: {reason}.",
+                          stacklevel=4)
+        return reason
     return None
 
 

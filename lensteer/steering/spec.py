@@ -21,18 +21,22 @@ tensor([0.6000, 0.8000, 0.0000, 0.0000])
 >>> paths = export_vllm(path, os.path.join(tmp, "vllm_payloads"))
 >>> [p.name for p in paths], sorted(os.listdir(os.path.join(tmp, "vllm_payloads")))
 (['layer_14.pt'], ['layer_14.pt', 'steering.json'])
->>> payload = torch.load(paths[0])
+>>> payload = torch.load(paths[0], weights_only=True)  # a pickle: never load it otherwise
 >>> sorted(payload), payload["threshold"], payload["target"], payload["direction"]
 (['direction', 'target', 'threshold', 'v_hat'], -1.0, 8.0, 'positive')
 
 The exporter writes what the vLLM fork of the paper's authors reads (docs/vllm.md): one
-``torch.save`` file per steered layer holding only plain tensors, floats and strings —
+``torch.save`` file per steered layer — a pickle, the only one lensteer writes, because the fork
+loads that format; read it with ``torch.load(path, weights_only=True)`` — holding only plain
+tensors, floats and strings —
 StTP ``{v_hat, threshold, target, direction}``, StMP ``{v_hat, threshold, coefficient, cap,
 direction}`` — and a ``steering.json`` manifest. See ``docs/vllm.md``.
 """
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +56,35 @@ class SpecMismatchError(LensteerError, ValueError):
     """A steering spec used on a model it was not made for, or one that cannot be exported."""
 
 
+class ExportTargetError(LensteerError, ValueError):
+    """An export folder that holds something other than an earlier export."""
+
+
 def _model_identity(steerer: Steerer, model: Any) -> dict[str, Any]:
     if model is not None:
         return model_info(model).to_dict()
     return dict(steerer.directions[0].model)
+
+
+def check_spec(steerer: Steerer, identity: Mapping[str, Any] | None, *, where: str = "") -> None:
+    """Raise :class:`SpecMismatchError` unless every steered layer exists on the model the spec
+    records and every v̂ has that model's ``d_model`` (fields it does not record go unchecked)."""
+    info = dict(identity or {})
+    name = info.get("name") or "the recorded model"
+    n_layers, d_model = info.get("n_layers"), info.get("d_model")
+    prefix = f"{where}: " if where else ""
+    for rule in steerer.rules:
+        if n_layers is not None and not 0 <= rule.layer < int(n_layers):
+            raise SpecMismatchError(
+                f"{prefix}the spec steers layer {rule.layer}, but {name!r} has layers 0 to "
+                f"{int(n_layers) - 1}; save the spec again from a direction fitted on that model."
+            )
+        if d_model is not None and rule.v_hat.shape[-1] != int(d_model):
+            raise SpecMismatchError(
+                f"{prefix}the spec's v̂ for layer {rule.layer} has {rule.v_hat.shape[-1]} "
+                f"dimensions, but {name!r} has d_model {int(d_model)}; save the spec again from a "
+                "direction fitted on that model."
+            )
 
 
 def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: Any = None) -> None:
@@ -65,11 +94,13 @@ def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: Any = None
     """
     if model is not None:
         steerer.check_model(model)
+    identity = _model_identity(steerer, model)
+    check_spec(steerer, identity)
     meta = {
         "kind": KIND,
         "format_version": FORMAT_VERSION,
         "steerer": steerer.config(),
-        "model": _model_identity(steerer, model),
+        "model": identity,
         "directions": [{k: v for k, v in d.to_dict().items() if k != "v_hat"} for d in steerer.directions],
         "rules": [r.to_dict() for r in steerer.rules],
     }
@@ -100,14 +131,13 @@ def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = T
     if "cap_sigmas" in config:
         kwargs["cap_sigmas"] = config["cap_sigmas"]
     steerer = make_steerer(method, directions, config["alpha"], **kwargs)
+    check_spec(steerer, meta.get("model"), where=str(path))
     if model is not None:
         mine = ModelInfo.from_dict(meta["model"]) if meta.get("model") else None
-        info = model_info(model)
-        if mine is not None and strict and not mine.same_model(info):
+        why = mine.mismatch(model_info(model)) if mine is not None and strict else None
+        if why is not None:
             raise SpecMismatchError(
-                f"This steering spec was made for {mine.name!r} ({mine.n_layers} layers, d_model "
-                f"{mine.d_model}) but the model is {info.name!r} ({info.n_layers} layers, d_model "
-                f"{info.d_model}). Pass strict=False to apply it anyway."
+                f"This steering spec was made for {why}. Pass strict=False to apply it anyway."
             )
         steerer.check_model(model, strict=strict)
     return steerer
@@ -145,25 +175,53 @@ def vllm_payloads(steerer: Steerer) -> dict[int, dict[str, Any]]:
     return payloads
 
 
+_PAYLOAD = re.compile(r"layer_\d+\.pt")
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an output path that is a file or a folder holding anything but an earlier export."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not out.is_dir():
+        raise ExportTargetError(f"{out} is a file; pass a folder for the export (new or empty).")
+    names = sorted(p.name for p in out.iterdir())
+    strangers = [n for n in names if n != "steering.json" and not _PAYLOAD.fullmatch(n)]
+    if strangers or (names and "steering.json" not in names):
+        shown = ", ".join(strangers[:3] or names[:3])
+        raise ExportTargetError(
+            f"{out} holds files that are not a vllm-steer export ({shown}); export into a new or "
+            "empty folder, or into one holding an earlier export (which is replaced)."
+        )
+
+
 def export_vllm(
     spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: Any = None
 ) -> list[Path]:
-    """Write ``layer_{L}.pt`` per steered layer and ``steering.json`` into ``out_dir``."""
+    """Write ``layer_{L}.pt`` per steered layer and ``steering.json`` into ``out_dir``.
+
+    The ``.pt`` files are ``torch.save`` pickles, the vLLM fork's format (plain tensors, floats
+    and strings only: ``torch.load(path, weights_only=True)`` reads them).
+
+    The spec is checked against the model it records (and ``model``, if given) first. The
+    folder is written as one unit: built next to ``out_dir``, then swapped in, so an earlier
+    export there is replaced whole (no stale ``layer_*.pt``) and a failure leaves it untouched.
+    """
     steerer = spec if isinstance(spec, Steerer) else load_steerer(spec, model=model)
+    if model is not None:
+        steerer.check_model(model)
+    identity = _model_identity(steerer, model)
+    check_spec(steerer, identity, where="" if isinstance(spec, Steerer) else str(spec))
     payloads = vllm_payloads(steerer)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for layer, payload in sorted(payloads.items()):
-        path = out / f"layer_{layer}.pt"
-        with io.atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        paths.append(path)
-    io.write_json(out / "steering.json", {
-        "format": "vllm-steer",
-        "method": steerer.method,
-        "model": _model_identity(steerer, model),
-        "steerer": steerer.config(),
-        "files": {str(layer): f"layer_{layer}.pt" for layer in sorted(payloads)},
-    })
-    return paths
+    _check_out_dir(out)
+    with io.atomic_dir(out) as tmp:
+        for layer, payload in sorted(payloads.items()):
+            torch.save(payload, tmp / f"layer_{layer}.pt")
+        io.write_json(tmp / "steering.json", {
+            "format": "vllm-steer",
+            "method": steerer.method,
+            "model": identity,
+            "steerer": steerer.config(),
+            "files": {str(layer): f"layer_{layer}.pt" for layer in sorted(payloads)},
+        })
+    return [out / f"layer_{layer}.pt" for layer in sorted(payloads)]
