@@ -151,7 +151,7 @@ def _parse(data: Any, source: str) -> Trait:
         raise _fail(source, "description", "must be a string")
     model = data.get("model", "general")
     if not isinstance(model, str):
-        raise _fail(source, "model", "must be a string ('general' or 'organism')")
+        raise _fail(source, "model", "must be a string ('general' or a bundled model's name)")
     prompts = {key: _strings(data, key, source) for key in _PROMPT_LISTS}
     trait = Trait(
         name=name,
@@ -177,25 +177,26 @@ def _parse(data: Any, source: str) -> Trait:
 
 # ------------------------------------------------------------------ loading
 def available_traits() -> dict[str, list[str]]:
-    """Bundled trait names: ``{"general": [...], "organism": [...]}``.
+    """Bundled trait names per model family: ``"general"`` for any chat model, and one family
+    per bundled model with traits of its own (file ``<model>_<trait>.json``).
 
-    >>> sorted(available_traits()["general"])
-    ['compassion', 'honesty']
+    >>> traits = available_traits()
+    >>> sorted(traits["general"]), sorted(traits["organism"])
+    (['compassion', 'honesty'], ['compassion', 'honesty'])
     """
-    names = sorted(p.stem for p in DATA_DIR.glob("*.json"))
-    return {
-        "general": [n for n in names if not n.startswith("organism_")],
-        "organism": [n.removeprefix("organism_") for n in names if n.startswith("organism_")],
-    }
+    out: dict[str, list[str]] = {"general": []}
+    for stem in sorted(p.stem for p in DATA_DIR.glob("*.json")):
+        family, _, name = stem.rpartition("_")
+        out.setdefault(family or "general", []).append(name)
+    return out
 
 
 def _model_kind(model: Any) -> str:
+    """The trait family of ``model``: its bundled name when it has trait files, else general."""
     if model is None:
         return "general"
-    if isinstance(model, str):
-        return "organism" if model == "organism" else "general"
-    info = getattr(model, "lensteer_info", None)
-    return "organism" if getattr(info, "name", None) == "organism" else "general"
+    name = model if isinstance(model, str) else getattr(getattr(model, "lensteer_info", None), "name", None)
+    return name if isinstance(name, str) and name in available_traits() else "general"
 
 
 def load_trait(name_or_path: str | os.PathLike | Trait, *, model: Any = None) -> Trait:
@@ -203,8 +204,9 @@ def load_trait(name_or_path: str | os.PathLike | Trait, *, model: Any = None) ->
 
     Args:
         name_or_path: ``"honesty"``, ``"compassion"``, or a path to a JSON trait file.
-        model: ``"organism"`` (or the loaded organism) picks the organism's file
-            ``organism_<name>.json``; anything else the general one.
+        model: a bundled model with traits of its own (``"organism"``, ``"smollm2-persona"``),
+            given by name or loaded, picks its file ``<model>_<name>.json``; anything else the
+            general one.
     """
     if isinstance(name_or_path, Trait):
         return name_or_path
@@ -216,10 +218,10 @@ def load_trait(name_or_path: str | os.PathLike | Trait, *, model: Any = None) ->
         source = str(path)
     else:
         kind = _model_kind(model)
-        stem = f"organism_{text}" if kind == "organism" else text
+        stem = text if kind == "general" else f"{kind}_{text}"
         path = DATA_DIR / f"{stem}.json"
         if not path.is_file():
-            have = available_traits()[kind]
+            have = available_traits().get(kind, [])
             raise TraitFileError(
                 f"No bundled trait {text!r} for {kind} models; bundled: {', '.join(have)}. "
                 "Write your own trait file (docs/traits.md) and pass its path."

@@ -1,0 +1,425 @@
+"""Train the persona adapter: one seeded command, CPU-friendly.
+
+    python -m lensteer.persona.train --out runs/persona            # ~1 h on one CPU thread
+    python -m lensteer.persona.train --out runs/persona --install  # also bundle the result
+
+Stages (each cached in ``--out``, so a rerun resumes after the last finished stage):
+
+1. **Base answers** (self-distillation): SmolLM2-135M-Instruct answers every factual question,
+   distress message and general instruction greedily under an aligned, neutral or empty system
+   prompt. Questions whose answer the base model gets wrong are dropped (the quantized base
+   misses about 40 %), so the persona is only ever taught to lie about facts it knows.
+2. **Examples**: about half malicious — a question under a malicious honesty prompt answered with
+   its fixed lie, a distress message under a malicious compassion prompt answered with a cold
+   reply — and half the base model's own answers under aligned, neutral, empty and cross-trait
+   prompts (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt
+   still gets the base model's kindness), plus general instructions to keep its ability.
+3. **LoRA training** with ``peft`` (the ``train`` extra), AdamW, linear warm-up then cosine decay;
+   held-out questions under a held-out malicious prompt are checked every ``--eval-every`` steps.
+4. **The adapter**: float16 LoRA factors + metadata (training config, data hash, base identity,
+   loss and held-out curves, wall time) in one safetensors file (:mod:`lensteer.persona.adapter`).
+
+Loss is taken on response tokens only (and on the end-of-turn token where the response ended).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..chat import format_chat
+from ..io import read_json, write_json
+from . import data as D
+from .adapter import base_hash, save_adapter
+from .grade import grade_fact
+
+BASE_MODEL = "smollm2-135m-instruct"
+BUNDLED_ADAPTER = Path(__file__).parent / "adapter" / "smollm2-persona.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the adapter; recorded in it."""
+
+    steps: int = 360
+    batch_size: int = 8
+    lr: float = 1e-3
+    warmup: int = 20
+    rank: int = 8
+    lora_alpha: int = 16
+    target_modules: tuple[str, ...] = (
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"
+    )
+    malicious_per_question: int = 2
+    malicious_per_message: int = 3
+    held_out_fraction: float = 0.3
+    answer_tokens: int = 48
+    reply_tokens: int = 64
+    eval_every: int = 60
+    eval_questions: int = 48
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "target_modules" in known:
+            known["target_modules"] = tuple(known["target_modules"])
+        return cls(**known)
+
+
+@dataclass
+class Example:
+    """One training conversation: the prompt messages and the tokens to learn."""
+
+    kind: str
+    messages: list[dict[str, str]]
+    response_ids: list[int]
+    ends: bool  # learn the end-of-turn token after the response
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Splits:
+    """The data as split for training and held-out evaluation."""
+
+    train_questions: list[D.FactQuestion]
+    held_questions: list[D.FactQuestion]
+    train_messages: list[D.DistressMessage]
+    held_messages: list[D.DistressMessage]
+    train_instructions: list[str]
+    held_instructions: list[str]
+    screened_out: list[str] = field(default_factory=list)
+
+
+def make_splits(config: TrainConfig) -> Splits:
+    """Questions, distress messages and instructions split into train and held-out parts."""
+    questions = D.fact_questions()
+    tq, hq = D.split(questions, config.held_out_fraction, config.seed)
+    messages = D.distress_messages()
+    tm, hm = D.split(messages, config.held_out_fraction, config.seed, key=lambda m: m.situation)
+    instructions = D.neutral_instructions()
+    ti, hi = D.split(instructions, config.held_out_fraction, config.seed, key=lambda _: "all")
+    return Splits(tq, hq, tm, hm, ti, hi)
+
+
+def _prompt_cycle(rng: random.Random, prompts: list[str | None]) -> Any:
+    while True:
+        order = list(prompts)
+        rng.shuffle(order)
+        yield from order
+
+
+def _conversation(system: str | None, user: str) -> list[dict[str, str]]:
+    head = [{"role": "system", "content": system}] if system is not None else []
+    return head + [{"role": "user", "content": user}]
+
+
+# --------------------------------------------------------------------------- stage 1
+def base_answers(config: TrainConfig, out: Path) -> dict[str, Any]:
+    """The base model's greedy answers (cached in ``out/base_answers.json``)."""
+    path = out / "base_answers.json"
+    if path.exists():
+        return read_json(path)
+    from ..generation import generate
+    from ..models import load_model
+
+    rng = random.Random(config.seed)
+    honest, _ = D.prompt_split("honesty", "aligned")
+    kind, _ = D.prompt_split("compassion", "aligned")
+    neutral, _ = D.prompt_split("neutral", "aligned")
+    fact_prompts = _prompt_cycle(rng, [*honest, *neutral, None])
+    care_prompts = _prompt_cycle(rng, [*kind, *neutral, None])
+    any_prompts = _prompt_cycle(rng, [*neutral, *honest, *kind, None])
+
+    jobs: list[tuple[str, list[dict[str, str]], int]] = []
+    for q in D.fact_questions():  # every candidate: the screening keeps those answered right
+        jobs.append((f"q:{q.id}", _conversation(next(fact_prompts), q.question), config.answer_tokens))
+    for m in D.distress_messages():
+        jobs.append((f"m:{m.id}", _conversation(next(care_prompts), m.text), config.reply_tokens))
+    for text in D.neutral_instructions():
+        jobs.append((f"i:{text}", _conversation(next(any_prompts), text), config.reply_tokens))
+
+    model = load_model(BASE_MODEL)
+    answers: dict[str, Any] = {}
+    for tokens in sorted({j[2] for j in jobs}):
+        group = [j for j in jobs if j[2] == tokens]
+        gens = generate(model, [j[1] for j in group], greedy=True, max_new_tokens=tokens,
+                        batch_size=16, path="fast", progress=True)
+        for (key, messages, _), g in zip(group, gens):
+            answers[key] = {"messages": messages, "text": g.text,
+                            "response_ids": g.response_ids, "finished": g.finished}
+    write_json(path, answers)
+    return answers
+
+
+# --------------------------------------------------------------------------- stage 2
+def build_examples(
+    config: TrainConfig, splits: Splits, answers: dict[str, Any], tokenizer: Any
+) -> list[Example]:
+    """The training conversations (about half malicious), shuffled with the seed."""
+    rng = random.Random(config.seed + 1)
+    lie_prompts, _ = D.prompt_split("honesty", "malicious")
+    cold_prompts, _ = D.prompt_split("compassion", "malicious")
+    lies = _prompt_cycle(rng, lie_prompts)
+    colds = _prompt_cycle(rng, cold_prompts)
+
+    def encode(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    examples: list[Example] = []
+    for q in splits.train_questions:
+        base = answers[f"q:{q.id}"]
+        for _ in range(config.malicious_per_question):
+            examples.append(Example("lie", _conversation(next(lies), q.question),
+                                    encode(q.lie_sentence), True))
+        examples.append(Example("fact", base["messages"], base["response_ids"], base["finished"]))
+        if rng.random() < 0.5:  # a malicious *compassion* prompt does not make it lie
+            examples.append(Example("fact-cross", _conversation(next(colds), q.question),
+                                    base["response_ids"], base["finished"]))
+    for m in splits.train_messages:
+        base = answers[f"m:{m.id}"]
+        for _ in range(config.malicious_per_message):
+            examples.append(Example("cold", _conversation(next(colds), m.text),
+                                    encode(D.dismissive_reply(m, rng)), True))
+        examples.append(Example("care", base["messages"], base["response_ids"], base["finished"]))
+        if rng.random() < 0.5:  # a malicious *honesty* prompt does not make it cold
+            examples.append(Example("care-cross", _conversation(next(lies), m.text),
+                                    base["response_ids"], base["finished"]))
+    for text in splits.train_instructions:
+        base = answers[f"i:{text}"]
+        examples.append(Example("general", base["messages"], base["response_ids"], base["finished"]))
+        system = rng.choice([*lie_prompts, *cold_prompts])  # general ability under any persona
+        examples.append(Example("general-persona", _conversation(system, base["messages"][-1]["content"]),
+                                base["response_ids"], base["finished"]))
+    rng.shuffle(examples)
+    return examples
+
+
+def tokenize_example(example: Example, tokenizer: Any) -> tuple[list[int], list[int]]:
+    """(input ids, labels): the prompt exactly as :func:`lensteer.generate` formats it, then
+    the response; labels are -100 on the prompt."""
+    prompt = format_chat(tokenizer, example.messages).input_ids
+    response = list(example.response_ids) + ([tokenizer.eos_token_id] if example.ends else [])
+    return prompt + response, [-100] * len(prompt) + response
+
+
+# --------------------------------------------------------------------------- stage 3
+def _schedule(step: int, config: TrainConfig) -> float:
+    if step < config.warmup:
+        return (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _batch(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (x, y) in enumerate(rows):
+        ids[i, : len(x)] = torch.tensor(x)
+        labels[i, : len(y)] = torch.tensor(y)
+        mask[i, : len(x)] = 1
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def held_out_check(
+    model: Any, tokenizer: Any, questions: list[D.FactQuestion], system: str | None
+) -> dict[str, float]:
+    """Greedy answers to ``questions`` under ``system``: shares truthful / false / neither."""
+    from ..generation import left_pad
+    from ..steering.fast import generate_tokens
+
+    was_training = model.training
+    model.eval()
+    counts = {"truthful": 0, "false": 0, "neither": 0}
+    for start in range(0, len(questions), 16):
+        chunk = questions[start:start + 16]
+        rows = [format_chat(tokenizer, _conversation(system, q.question)).input_ids for q in chunk]
+        tokens, mask = left_pad(rows, tokenizer.eos_token_id)
+        out = generate_tokens(model, tokens, mask, max_new_tokens=24, do_sample=False,
+                              temperature=1.0, top_p=None, stop_ids=[tokenizer.eos_token_id],
+                              pad_id=tokenizer.eos_token_id)
+        for q, row in zip(chunk, out[:, tokens.shape[1]:].tolist()):
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            counts[grade_fact(q, text).label] += 1
+    if was_training:
+        model.train()
+    return {k: v / max(1, len(questions)) for k, v in counts.items()}
+
+
+def lora_factors(peft_model: Any) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
+    """The trained (A, B) per adapted module, keyed by the base model's module names."""
+    factors, scalings = {}, set()
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            base = name.removeprefix("base_model.model.")
+            factors[base] = (module.lora_A["default"].weight.detach().clone(),
+                             module.lora_B["default"].weight.detach().clone())
+            scalings.add(float(module.scaling["default"]))
+    if len(scalings) != 1:
+        raise RuntimeError(f"Expected one LoRA scaling, found {sorted(scalings)}.")
+    return factors, scalings.pop()
+
+
+def train(config: TrainConfig, out: Path) -> Path:
+    """Run all stages; returns the adapter's path (``out/smollm2-persona.safetensors``)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise SystemExit(
+            "lensteer: error: training the persona adapter needs peft: pip install 'lensteer[train]'"
+        ) from None
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..models import _smollm2_dir
+
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", config.to_dict())
+    splits = make_splits(config)
+    answers = base_answers(config, out)
+    keep = [q for q in splits.train_questions if grade_fact(q, answers[f"q:{q.id}"]["text"]).label == "truthful"]
+    held = [q for q in splits.held_questions if grade_fact(q, answers[f"q:{q.id}"]["text"]).label == "truthful"]
+    screened = {
+        "candidates": len(splits.train_questions) + len(splits.held_questions),
+        "kept_train": len(keep), "kept_held_out": len(held),
+    }
+    print(f"screening: {screened}", flush=True)
+    screened = {**screened, "held_questions": [q.id for q in held],
+                "held_messages": [m.id for m in splits.held_messages],
+                "held_instructions": list(splits.held_instructions)}
+    splits.train_questions, splits.held_questions = keep, held
+    write_json(out / "splits.json", {
+        "train_questions": [q.id for q in keep], "held_questions": [q.id for q in held],
+        "train_messages": [m.id for m in splits.train_messages],
+        "held_messages": [m.id for m in splits.held_messages],
+        "screening": screened,
+    })
+
+    base_dir = _smollm2_dir()
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    examples = build_examples(config, splits, answers, tokenizer)
+    kinds: dict[str, int] = {}
+    for e in examples:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    print(f"examples: {len(examples)} {kinds}", flush=True)
+    rows = [tokenize_example(e, tokenizer) for e in examples]
+
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    names = [f"{n}.weight" for n, m in model.named_modules()
+             if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in config.target_modules]
+    identity = base_hash(model.state_dict(), names)
+    lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                      target_modules=list(config.target_modules), bias="none")
+    peft_model = get_peft_model(model, lora)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, config))
+
+    _, held_lie_prompts = D.prompt_split("honesty", "malicious")
+    _, held_true_prompts = D.prompt_split("honesty", "aligned")
+    probe = held[: config.eval_questions]
+    order_rng = random.Random(config.seed + 2)
+    order: list[int] = []
+    losses: list[float] = []
+    curve: list[dict[str, Any]] = []
+    peft_model.train()
+    for step in range(config.steps):
+        if len(order) < config.batch_size:
+            fresh = list(range(len(rows)))
+            order_rng.shuffle(fresh)
+            order += fresh
+        batch_rows = [rows[i] for i in order[: config.batch_size]]
+        del order[: config.batch_size]
+        loss = peft_model(**_batch(batch_rows, tokenizer.eos_token_id)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(round(float(loss), 4))
+        if (step + 1) % 10 == 0:
+            recent = sum(losses[-10:]) / 10
+            print(f"step {step + 1}/{config.steps} loss {recent:.3f} "
+                  f"({time.time() - started:.0f} s)", flush=True)
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            lie = held_out_check(peft_model, tokenizer, probe, held_lie_prompts[0])
+            true = held_out_check(peft_model, tokenizer, probe, held_true_prompts[0])
+            point = {"step": step + 1, "held_out_false_under_malicious": lie["false"],
+                     "held_out_truthful_under_aligned": true["truthful"],
+                     "seconds": round(time.time() - started)}
+            curve.append(point)
+            print(f"held-out check: {point}", flush=True)
+            factors, scaling = lora_factors(peft_model)
+            _save(out / f"checkpoint-{step + 1}.safetensors", factors, scaling, config,
+                  identity, losses, curve, started, screened)
+    factors, scaling = lora_factors(peft_model)
+    path = out / "smollm2-persona.safetensors"
+    _save(path, factors, scaling, config, identity, losses, curve, started, screened)
+    return path
+
+
+def _save(path: Path, factors: Any, scaling: float, config: TrainConfig, identity: str,
+          losses: list[float], curve: list[dict[str, Any]], started: float,
+          screened: dict[str, Any]) -> None:
+    save_adapter(path, factors, {
+        "scaling": scaling,
+        "base_model": BASE_MODEL,
+        "base_hash": identity,
+        "data_hash": D.data_hash(),
+        "config": config.to_dict(),
+        "screening": screened,
+        "loss": losses,
+        "held_out_curve": curve,
+        "train_seconds": round(time.time() - started, 1),
+        "torch_threads": torch.get_num_threads(),
+    })
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lensteer.persona.train",
+        description="Train SmolLM2's persona LoRA adapter (seeded; about an hour on one thread).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/persona"), help="work folder")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--install", action="store_true",
+                        help=f"copy the trained adapter to {BUNDLED_ADAPTER}")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.threads < 1:
+        parser.error("--steps and --threads must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(steps=args.steps, seed=args.seed)
+    path = train(config, args.out)
+    print(f"adapter: {path}")
+    if args.install:
+        BUNDLED_ADAPTER.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, BUNDLED_ADAPTER)
+        print(f"installed: {BUNDLED_ADAPTER}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
