@@ -10,6 +10,7 @@ from .directions import TokenStats, TraitDirection, fit_direction, fit_logistic,
 from .errors import LensteerError
 from .generation import Generation, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
+from .layers import parse_layers
 from .locate import LocateResult, LocateRow, locate
 from .models import ModelInfo, bundled_models, load_model, model_info
 from .steering import (
@@ -65,5 +66,6 @@ __all__ = [
     "locate",
     "mean_difference",
     "model_info",
+    "parse_layers",
     "pca_direction",
 ]

@@ -1,7 +1,10 @@
 """The ``lensteer`` command.
 
-Each subcommand lives in a small ``_cmd_*`` function registered in :data:`COMMANDS`; a module
-that adds one defines ``add_parser(subparsers)`` and is listed in ``_SUBCOMMAND_MODULES``.
+Each subcommand lives in a small ``_cmd_*`` function; a module that adds some defines
+``add_parser(subparsers)`` and is listed in ``_SUBCOMMAND_MODULES``. Every command checks its
+arguments and files before the first forward pass; bad input ends in one line
+``lensteer: error: …`` and exit status 2, Ctrl-C (or SIGTERM) in ``lensteer: interrupted`` and
+exit status 130, after the running command's ``finally`` blocks cleaned up.
 
     $ lensteer models
     $ lensteer chat --model organism --system "You are honest." "What is the capital of France?"
@@ -9,10 +12,22 @@ that adds one defines ``add_parser(subparsers)`` and is listed in ``_SUBCOMMAND_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+from .cli_args import (
+    THREADS_HELP,
+    Parser,
+    default_threads,
+    nonnegative_float,
+    positive_int,
+    threads,
+)
 from .errors import LensteerError
 
 # Modules that register more subcommands (each defines add_parser(subparsers)).
@@ -51,11 +66,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lensteer",
         description="Locate misalignment directions in a language model and steer them away.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list the bundled models and whether they are cached")
     p.set_defaults(func=_cmd_models)
@@ -64,27 +79,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help="the user message")
     p.add_argument("--model", default="organism", help="bundled name, local directory or hub id")
     p.add_argument("--system", default=None, help="system prompt")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=positive_int, default=64, help="response length limit")
     p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=nonnegative_float, default=0.6,
+                   help="sampling temperature (0 = greedy)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.set_defaults(func=_cmd_chat)
 
     for module in _SUBCOMMAND_MODULES:
         importlib.import_module(module).add_parser(sub)
+    for command in sub.choices.values():  # every command takes --threads
+        command.add_argument("--threads", type=threads, default="auto", help=THREADS_HELP)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+@contextlib.contextmanager
+def _torch_threads(n: int | str) -> Iterator[None]:
+    """Run with ``n`` torch threads (``"auto"``: :func:`default_threads`), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(default_threads() if n == "auto" else int(n))
     try:
-        return int(args.func(args) or 0)
-    except LensteerError as error:  # bad input: a clear message, no stack trace
-        print(f"lensteer: error: {error}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as error:
-        print(f"lensteer: error: {error}", file=sys.stderr)
-        return 2
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, so ``finally`` blocks remove temporary files."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: object) -> int:
+    print(f"lensteer: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    with _sigterm_interrupts():
+        try:
+            args = build_parser().parse_args(argv)
+            with _torch_threads(args.threads):
+                return int(args.func(args) or 0)
+        except LensteerError as error:  # bad input: one clear line, no stack trace
+            return _error(error)
+        except OSError as error:  # a path that cannot be read or written
+            return _error(error)
+        except KeyboardInterrupt:
+            print("lensteer: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

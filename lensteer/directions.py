@@ -16,8 +16,10 @@ every layer.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -26,7 +28,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from . import io
-from .errors import FitError, LensteerError
+from .errors import ArtifactError, FitError, LensteerError
 from .models import ModelInfo, model_info
 
 FORMAT_VERSION = 1
@@ -181,17 +183,43 @@ class TraitDirection:
     ) -> "TraitDirection":
         """Read a direction saved by :meth:`save`; with ``model``, check it fits that model."""
         tensors, meta = io.load_tensors(path)
-        if meta.get("kind") != "lensteer.TraitDirection":
-            raise ValueError(f"{path} is not a lensteer TraitDirection artifact.")
+        if not isinstance(meta, dict) or meta.get("kind") != "lensteer.TraitDirection":
+            raise ArtifactError(f"{path} is not a lensteer TraitDirection artifact.")
         meta = {k: v for k, v in meta.items() if k not in ("format_version", "kind")}
-        direction = cls.from_dict({**meta, "v_hat": tensors["v_hat"]})
-        if model is not None:
-            direction.check_model(model, strict=strict)
+        with artifact_fields(path):
+            direction = cls.from_dict({**meta, "v_hat": tensors["v_hat"]})
+            if type(direction.layer) is not int or not isinstance(direction.hook, str):
+                raise TypeError(f"layer must be an integer and hook a string, got "
+                                f"{direction.layer!r} and {direction.hook!r}")
+            if model is not None:
+                direction.check_model(model, strict=strict)
         return direction
 
     def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, "..."]:
         """``⟨h, v̂⟩`` in float32 for any batch of activations."""
         return activations.to(torch.float32) @ self.v_hat.to(activations.device)
+
+
+@contextlib.contextmanager
+def artifact_fields(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a missing or mistyped field while rebuilding an object from the file at ``path``
+    into an :class:`ArtifactError` naming the file."""
+    try:
+        yield
+    except LensteerError:
+        raise
+    except KeyError as error:
+        raise ArtifactError(f"{path} lacks the field {error}: it is damaged or was not written "
+                            "by lensteer; write it again.") from None
+    except TypeError as error:
+        if "missing" in str(error):
+            raise ArtifactError(f"{path} lacks a field ({error}): it is damaged or was not "
+                                "written by lensteer; write it again.") from None
+        raise ArtifactError(f"{path} has a field of the wrong type ({error}): it is damaged or "
+                            "was not written by lensteer; write it again.") from None
+    except (ValueError, AttributeError) as error:
+        raise ArtifactError(f"{path} has a field of the wrong type or value ({error}): it is "
+                            "damaged or was not written by lensteer; write it again.") from None
 
 
 # ====================================================================== fitting

@@ -48,3 +48,25 @@ class ActivationError(LensteerError, ValueError):
 
 class TraitFileError(LensteerError, ValueError):
     """A trait file that is missing, malformed, or names a trait that does not exist."""
+
+
+class UsageError(LensteerError, ValueError):
+    """A setting or command-line option whose value has no meaning (``--batch-size 0``, …) or
+    does not fit the other inputs (a layer the directions do not cover, …)."""
+
+
+class LayerSpecError(LensteerError, ValueError):
+    """A layer spec such as ``"0-2,5"`` that is malformed or names layers the model lacks."""
+
+
+class ArtifactError(LensteerError, ValueError):
+    """A file lensteer wrote (direction, spec, sweep, checkpoint) that is corrupt, truncated or
+    missing fields."""
+
+
+class OutputDirError(LensteerError, RuntimeError):
+    """An output folder that cannot be written: a file, not writable, another run's, or locked."""
+
+
+class ContextLengthError(LensteerError, ValueError):
+    """A prompt plus ``max_new_tokens`` longer than the model's context window."""

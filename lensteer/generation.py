@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator, Literal, Sequence
 
@@ -26,6 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .chat import Conversation, Message, as_messages, format_chat
+from .errors import ContextLengthError
 
 
 @dataclass
@@ -162,6 +164,7 @@ def generate(
     use_kv_cache: bool = True,
     progress: bool | None = None,
     path: Literal["auto", "tl", "fast"] = "auto",
+    truncate: Literal["error", "left"] = "error",
 ) -> list[Generation]:
     """Generate one assistant response per conversation, batched with left padding.
 
@@ -179,6 +182,10 @@ def generate(
             token-identical); ``"auto"`` (default) takes the fast path while steering is active
             and every hook on the model is a lensteer steerer on the residual stream (a torch
             hook of yours on the model's modules sends it to ``"tl"`` with a warning).
+        truncate: what to do when a prompt plus ``max_new_tokens`` exceeds the model's context
+            (``model.cfg.n_ctx``): ``"error"`` (default) raises
+            :class:`~lensteer.errors.ContextLengthError`; ``"left"`` drops the prompt's oldest
+            tokens, with a warning.
 
     Returns one :class:`Generation` per conversation, in input order.
     """
@@ -186,7 +193,7 @@ def generate(
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if not greedy and temperature < 0:
+    if not greedy and not temperature >= 0:  # also NaN
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
     greedy = greedy or temperature == 0
     tokenizer = model.tokenizer
@@ -197,6 +204,21 @@ def generate(
         for c in _as_conversations(conversations)
     ]
     chats = [format_chat(tokenizer, m).input_ids for m in message_lists]
+    n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+    longest = max((len(c) for c in chats), default=0)
+    if n_ctx and longest + max_new_tokens > n_ctx:
+        room = n_ctx - max_new_tokens
+        if truncate != "left" or room < 1:
+            fix = ("lower max_new_tokens (--max-new-tokens)" if room < 1 else
+                   "shorten the prompt, lower max_new_tokens (--max-new-tokens), or pass "
+                   "truncate='left' to keep only the prompt's last tokens")
+            raise ContextLengthError(
+                f"A prompt of {longest} tokens plus max_new_tokens={max_new_tokens} exceeds the "
+                f"model's context of {n_ctx} tokens: {fix}."
+            )
+        warnings.warn(f"Truncating {sum(len(c) > room for c in chats)} prompt(s) from the left to "
+                      f"{room} tokens to fit the model's context of {n_ctx} tokens.", stacklevel=2)
+        chats = [c[-room:] for c in chats]
     stop_ids = _stop_ids(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
     device = next(model.parameters()).device

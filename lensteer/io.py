@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from .errors import ArtifactError
 
 _META_KEY = "lensteer"
 
@@ -63,7 +65,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     with the mode a plain ``open`` would give it (``mkstemp``'s 0600 would ignore the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -121,7 +123,12 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON file; a corrupt one raises :class:`~lensteer.errors.ArtifactError`."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{path} is not valid JSON ({error}): it is corrupt or truncated; "
+                            "write it again.") from None
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: Any) -> None:
@@ -135,12 +142,26 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], Any]:
-    """Read what :func:`save_tensors` wrote."""
+    """Read what :func:`save_tensors` wrote; unreadable files raise
+    :class:`~lensteer.errors.ArtifactError`."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No lensteer artifact at {path}.")
-    with safe_open(str(path), framework="pt") as handle:
-        meta = (handle.metadata() or {}).get(_META_KEY)
+        raise FileNotFoundError(f"No lensteer artifact at {path}: check the path.")
+    if not path.is_file():
+        raise ArtifactError(f"{path} is a folder, not a lensteer .safetensors file.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = (handle.metadata() or {}).get(_META_KEY)
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ArtifactError(
+            f"{path} is not a readable safetensors file ({detail}): it is corrupt or truncated; "
+            "write it again."
+        ) from None
     if meta is None:
-        raise ValueError(f"{path} is a safetensors file but not a lensteer artifact (no metadata).")
-    return load_file(str(path)), json.loads(meta)
+        raise ArtifactError(f"{path} is a safetensors file but not a lensteer artifact (no metadata).")
+    try:
+        return tensors, json.loads(meta)
+    except ValueError:
+        raise ArtifactError(f"{path} has damaged lensteer metadata (not JSON): write it again.") from None

@@ -56,12 +56,13 @@ from .contrastive import ALIGNED, MALICIOUS, Sample, build_contrastive, build_ne
 from .directions import (
     METHODS,
     TraitDirection,
+    artifact_fields,
     fit_direction,
     mean_difference,
     projection_stats,
     token_stats,
 )
-from .errors import ActivationError, FitError
+from .errors import ActivationError, ArtifactError, FitError, TraitFileError, UsageError
 from .hooks import parse_hook_name
 from .models import model_info
 from .traits import Trait, load_trait
@@ -210,26 +211,39 @@ class LocateResult:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``sweep.json`` and ``directions/<hook>.safetensors``; returns the sweep path."""
+        """Write ``sweep.json`` and ``directions/<hook>.safetensors``; returns the sweep path.
+
+        ``directions/`` is written aside and swapped in whole, so it never keeps directions of
+        an earlier sweep; ``sweep.json`` is written last.
+        """
+        from .outdir import staged_dir
+
         directory = Path(directory)
-        for hook, direction in self.directions.items():
-            direction.save(directory / "directions" / f"{hook}.safetensors")
+        with staged_dir(directory / "directions") as tmp:
+            for hook, direction in self.directions.items():
+                direction.save(tmp / f"{hook}.safetensors")
         path = directory / "sweep.json"
         io.write_json(path, self.to_dict())
         return path
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "LocateResult":
+        """Read what :meth:`save` wrote; a missing or damaged result raises a LensteerError."""
         directory = Path(directory)
-        data = io.read_json(directory / "sweep.json")
-        if data.get("kind") != "lensteer.LocateResult":
-            raise FitError(f"{directory / 'sweep.json'} is not a lensteer locate result.")
+        sweep = directory / "sweep.json"
+        if not sweep.is_file():
+            raise ArtifactError(f"No locate result in {directory} (no sweep.json): pass a folder "
+                                "written by `lensteer locate`.")
+        data = io.read_json(sweep)
+        if not isinstance(data, dict) or data.get("kind") != "lensteer.LocateResult":
+            raise ArtifactError(f"{sweep} is not a lensteer locate result.")
         directions = {}
-        for hook in data["sites"]:
-            path = directory / "directions" / f"{hook}.safetensors"
-            if path.exists():
-                directions[hook] = TraitDirection.load(path)
-        return cls.from_dict(data, directions)
+        with artifact_fields(sweep):
+            for hook in data["sites"]:
+                path = directory / "directions" / f"{hook}.safetensors"
+                if path.exists():
+                    directions[hook] = TraitDirection.load(path)
+            return cls.from_dict(data, directions)
 
 
 def _fmt(value: float | None, width: int, digits: int) -> str:
@@ -403,6 +417,12 @@ def locate(
     if method not in METHODS:
         raise FitError(f"Unknown method {method!r}; choose from {METHODS}.")
     trait = load_trait(trait, model=model)
+    sites = resolve_sites(model, layers, hooks)  # bad layers and hooks fail before generating
+    _check_settings(trait, n_folds=n_folds, responses=responses, max_scenarios=max_scenarios,
+                    prompts_per_scenario=prompts_per_scenario, evaluate=evaluate,
+                    token_percentile=token_percentile, check_scenarios=samples is None,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, greedy=greedy,
+                    temperature=temperature)
     gen = dict(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
                seed=seed, batch_size=batch_size, progress=progress)
     if samples is None:
@@ -411,7 +431,6 @@ def locate(
     samples = _check_empty(list(samples), drop_empty)
     labels = torch.tensor([s.label for s in samples])
     groups = [s.scenario for s in samples]
-    sites = resolve_sites(model, layers, hooks)
     acts = collect_activations(model, [s.input_ids for s in samples], [s.span for s in samples],
                                sites=sites, batch_size=batch_size, progress=progress,
                                names=[s.scenario for s in samples])
@@ -475,6 +494,43 @@ def locate(
         samples=[s.to_dict() for s in samples] + [s.to_dict() for s in neutral_samples],
         projections=projections, token_projections=token_projections, settings=settings,
     )
+
+
+def _check_settings(trait: Trait, *, n_folds: int, responses: str, max_scenarios: int | None,
+                    prompts_per_scenario: int, evaluate: bool, token_percentile: float,
+                    check_scenarios: bool, max_new_tokens: int, batch_size: int, greedy: bool,
+                    temperature: float) -> None:
+    """Everything :func:`locate` can check before generating a token."""
+    minimum = {"n_folds": (n_folds, 2), "prompts_per_scenario": (prompts_per_scenario, 1),
+               "max_new_tokens": (max_new_tokens, 1), "batch_size": (batch_size, 1),
+               "max_scenarios": (max_scenarios, 1)}
+    for name, (value, least) in minimum.items():
+        if value is not None and value < least:
+            raise UsageError(f"{name} must be at least {least}, got {value}.")
+    if not greedy and not temperature >= 0:
+        raise UsageError(f"temperature must be a number >= 0 (0 = greedy), got {temperature}.")
+    if not 0 <= token_percentile <= 100:
+        raise UsageError(f"token_percentile must lie in [0, 100], got {token_percentile}.")
+    if responses not in ("on_policy", "given"):
+        raise UsageError(f"responses must be 'on_policy' or 'given', not {responses!r}.")
+    if not check_scenarios:
+        return
+    n_scenarios = len(trait.scenarios[:max_scenarios])
+    if n_scenarios < n_folds:
+        raise FitError(
+            f"Only {n_scenarios} scenarios for {n_folds}-fold cross-validation grouped by "
+            f"scenario: use at least {n_folds} scenarios (max_scenarios, --max-scenarios) or fewer "
+            "folds (n_folds, --folds)."
+        )
+    if responses == "given":
+        splits = [trait.scenarios[:max_scenarios]] + ([trait.eval_scenarios[:max_scenarios]] if evaluate else [])
+        missing = [s.id for split in splits for s in split if not s.has_responses]
+        if missing:
+            raise TraitFileError(
+                f"responses='given' needs aligned_response and malicious_response on every "
+                f"scenario of {trait.path or trait.name}; missing on {missing[:5]}. Use "
+                "responses='on_policy' to generate them."
+            )
 
 
 def _check_empty(samples: list[Sample], drop: bool) -> list[Sample]:
@@ -541,26 +597,6 @@ def _samples_hash(samples: Sequence[Sample]) -> str:
 
 
 # ====================================================================== CLI
-def _parse_layers(text: str | None, n_layers: int) -> list[int] | None:
-    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]``; ``None`` or ``"all"`` → all layers (``None``).
-
-    >>> _parse_layers("0-3,7", 30), _parse_layers("-1", 30), _parse_layers("all", 30)
-    ([0, 1, 2, 3, 7], [29], None)
-    """
-    if text is None or text == "all":
-        return None
-    out: list[int] = []
-    for part in str(text).replace(" ", ",").split(","):
-        if not part:
-            continue
-        if "-" in part[1:]:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        else:
-            out.append(int(part) % n_layers if int(part) < 0 else int(part))
-    return out
-
-
 def _installed_backend() -> str:
     """``"bridge"`` with TransformerLens 4, ``"hooked"`` with TransformerLens 3.9."""
     import importlib.metadata
@@ -570,30 +606,41 @@ def _installed_backend() -> str:
 
 
 def locate_command(args: argparse.Namespace) -> int:
-    """``lensteer locate``: run the sweep, write sweep.json, directions/ and plots, print a table."""
+    """``lensteer locate``: check everything, run the sweep, then write sweep.json, directions/
+    and plots into a fresh folder that replaces ``--out`` whole."""
+    from .hooks import HOOK_POINTS
+    from .layers import parse_layers
     from .models import load_model
+    from .outdir import check_out, lock_out, staged_dir, write_marker
 
-    torch.manual_seed(args.seed)
-    backend = args.backend or _installed_backend()
-    model = load_model(args.model, device=args.device, backend=backend)
-    layers = _parse_layers(args.layers, int(model.cfg.n_layers))
+    out = check_out(args.out, "locate")
     hooks = [h for part in args.hooks for h in part.split(",") if h]
-    result = locate(
-        model, args.trait, layers=layers, hooks=hooks, method=args.method, n_folds=args.folds,
-        responses=args.responses, prompts_per_scenario=args.prompts_per_scenario,
-        max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens, greedy=args.greedy,
-        seed=args.seed, batch_size=args.batch_size, per_token=not args.no_per_token,
-        evaluate=args.evaluate,
-    )
-    out = Path(args.out)
-    sweep = result.save(out)
-    written = [sweep, out / "directions"]
-    if not args.no_plots:
-        written += _write_plots(result, out)
+    bad = [h for h in hooks if h not in HOOK_POINTS]
+    if bad or not hooks:
+        raise UsageError(f"--hooks: unknown hook point {bad[0] if bad else ''!r}; choose from "
+                         f"{', '.join(HOOK_POINTS)}.")
+    with lock_out(out):
+        torch.manual_seed(args.seed)
+        backend = args.backend or _installed_backend()
+        model = load_model(args.model, device=args.device, backend=backend)
+        layers = parse_layers(args.layers, int(model.cfg.n_layers))
+        result = locate(  # checks trait, layers, folds vs scenarios before generating
+            model, args.trait, layers=layers, hooks=hooks, method=args.method, n_folds=args.folds,
+            responses=args.responses, prompts_per_scenario=args.prompts_per_scenario,
+            max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens,
+            greedy=args.greedy, seed=args.seed, batch_size=args.batch_size,
+            per_token=not args.no_per_token, evaluate=args.evaluate,
+        )
+        with staged_dir(out) as tmp:
+            result.save(tmp)
+            names = ["sweep.json", "directions"]
+            if not args.no_plots:
+                names += [p.name for p in _write_plots(result, tmp)]
+            write_marker(tmp, "locate")
     print(result.table())
     print(f"recommended layers: {result.recommended}")
     print(result.recommendation)
-    print("wrote " + ", ".join(str(p) for p in written))
+    print("wrote " + ", ".join(str(out / name) for name in names))
     return 0
 
 

@@ -102,3 +102,25 @@ def test_left_pad_masks_pads():
 def test_bad_arguments(tiny_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         lensteer.generate(tiny_model, ["hi"], **kwargs)
+
+
+def test_prompt_longer_than_the_context_is_refused_or_truncated_on_request(tiny_model):
+    from lensteer.errors import ContextLengthError
+
+    n_ctx = tiny_model.cfg.n_ctx
+    long = "hello there ! " * n_ctx  # far more tokens than the context holds
+    with pytest.raises(ContextLengthError, match=rf"exceeds the model's context of {n_ctx} tokens") as info:
+        lensteer.generate(tiny_model, [long, "be kind ."], greedy=True, max_new_tokens=4)
+    assert "max_new_tokens=4" in str(info.value) and "truncate='left'" in str(info.value)
+    with pytest.raises(ContextLengthError, match="lower max_new_tokens"):  # no room to generate
+        lensteer.generate(tiny_model, ["be kind ."], greedy=True, max_new_tokens=n_ctx)
+    with pytest.warns(UserWarning, match=rf"Truncating 1 prompt\(s\) from the left to {n_ctx - 4} tokens"):
+        long_gen, short_gen = lensteer.generate(tiny_model, [long, "be kind ."], greedy=True,
+                                                max_new_tokens=4, truncate="left")
+    assert len(long_gen.prompt_ids) == n_ctx - 4 and len(long_gen.response_ids) <= 4
+    [alone] = lensteer.generate(tiny_model, ["be kind ."], greedy=True, max_new_tokens=4)
+    assert short_gen.prompt_ids == alone.prompt_ids  # prompts that fit are untouched
+    # exactly at the limit is fine
+    fits = lensteer.generate(tiny_model, ["be kind ."], greedy=True,
+                             max_new_tokens=n_ctx - len(alone.prompt_ids))
+    assert fits[0].prompt_ids == alone.prompt_ids

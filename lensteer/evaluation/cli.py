@@ -7,57 +7,65 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
+
+from ..cli_args import layer_spec, positive_int
+from ..errors import UsageError
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="operating-point sweep + evaluation report for one trait")
     p.add_argument("--model", required=True, help="bundled name, local directory or hub id")
     p.add_argument("--trait", required=True, help="trait name or trait JSON file")
-    p.add_argument("--out", required=True, help="output directory (rerun it to resume)")
+    p.add_argument("--out", required=True,
+                   help="output folder (rerun the same command to resume; results.json marks a "
+                        "finished run)")
     p.add_argument("--locate", default=None,
                    help="a `lensteer locate` output directory (default: run locate into OUT/locate)")
     p.add_argument("--preset", default="paper", choices=["paper", "demo", "quick"],
                    help="grid and sizes (paper: the paper's α grids over every layer)")
-    p.add_argument("--layers", default=None, help="layers to sweep, e.g. '0-3' (default: all)")
+    p.add_argument("--layers", type=layer_spec, default=None,
+                   help="layers to sweep: '3', '0-2', '1,3,5', '-1' or 'all' "
+                        "(default: every layer with a direction)")
     p.add_argument("--judge", default="auto", choices=["auto", "organism", "openai", "probe"],
                    help="auto: organism graders for the organism, OpenAI-compatible judge when "
                         "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge")
     p.add_argument("--judge-cache", default=None, help="SQLite verdict cache for --judge openai")
     p.add_argument("--capability", default=None,
-                   help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none'")
-    p.add_argument("--capability-limit", type=int, default=None)
-    p.add_argument("--max-items", type=int, default=None, help="prompts per split at most")
-    p.add_argument("--prompts-per-scenario", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+                   help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none' "
+                        "(default: the preset's)")
+    p.add_argument("--capability-limit", type=positive_int, default=None,
+                   help="capability questions at most (default: the preset's)")
+    p.add_argument("--max-items", type=positive_int, default=None,
+                   help="prompts per split at most (default: the preset's)")
+    p.add_argument("--prompts-per-scenario", type=positive_int, default=None,
+                   help="eval paraphrases per scenario (default: the preset's)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=None,
+                   help="response length limit (default: the preset's)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="sequences per batch (default: the preset's)")
     p.add_argument("--sample", action="store_true", help="sample (T=0.6, top-p 0.9) instead of greedy")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--turns", type=int, default=None, help="multi-turn conversation length")
-    p.add_argument("--conversations", type=int, default=None)
-    p.add_argument("--no-multiturn", action="store_true")
-    p.add_argument("--no-extensions", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+    p.add_argument("--turns", type=positive_int, default=None,
+                   help="multi-turn conversation length (default: the preset's)")
+    p.add_argument("--conversations", type=positive_int, default=None,
+                   help="multi-turn conversations (default: the preset's)")
+    p.add_argument("--no-multiturn", action="store_true", help="skip the multi-turn rollouts")
+    p.add_argument("--no-extensions", action="store_true",
+                   help="skip per-token calibration and percentile thresholds")
     p.add_argument("--no-split", action="store_true",
                    help="sweep and report on the same held-out scenarios")
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--no-figures", action="store_true", help="write no figures")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job: locate + evaluate on the organism, one report")
-    p.add_argument("--out", default="runs/demo", help="output directory (rerun it to resume)")
+    p.add_argument("--out", default="runs/demo", help="output folder (rerun it to resume)")
     p.add_argument("--quick", action="store_true", help="a CI-sized run (minutes)")
-    p.add_argument("--traits", default="honesty,compassion")
-    p.add_argument("--model", default="organism")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--traits", default="honesty,compassion", help="comma-separated organism traits")
+    p.add_argument("--model", default="organism", help="'organism' or an organism checkpoint folder")
+    p.add_argument("--no-figures", action="store_true", help="write no figures")
     p.set_defaults(func=_cmd_demo)
-
-
-def _threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -89,56 +97,92 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ..locate import LocateResult, _parse_layers, locate
+    from ..layers import parse_layers
+    from ..locate import LocateResult, locate
     from ..models import load_model
+    from ..outdir import check_out, claim, lock_out
     from ..traits import load_trait
+    from .capability import load_mc
     from .evaluate import default_judge, directions_by_layer, evaluate
     from .judges import OpenAIJudge, OrganismJudge, ProbeJudge
     from .report import format_main_table
+    from .sweep import check_checkpoint
 
-    _threads(args.threads)
-    model = load_model(args.model)
-    trait = load_trait(args.trait, model=model)
+    # files and settings first: nothing below may fail after the sweep has started
+    out = check_out(args.out, "evaluate")
     cfg = _config(args)
-    cfg.layers = _parse_layers(args.layers, int(model.cfg.n_layers))
-    out = Path(args.out)
+    if cfg.capability not in (None, "auto"):
+        load_mc(cfg.capability, limit=cfg.capability_limit)
+    loc = None
     if args.locate:
         loc = LocateResult.load(args.locate)
     elif (out / "locate" / "sweep.json").exists():
         loc = LocateResult.load(out / "locate")
-    else:
-        print("no --locate given: running the layer sweep first (lensteer locate)")
-        loc = locate(model, trait, layers=cfg.layers)
-        loc.save(out / "locate")
-    dirs = directions_by_layer(loc)
-    if args.judge == "organism":
-        judge = OrganismJudge(trait.name)
-    elif args.judge == "openai":
-        judge = OpenAIJudge(f"{trait.name}: {trait.description}",
-                            **({"cache": args.judge_cache} if args.judge_cache else {}))
-    elif args.judge == "probe":
-        layers = sorted(dirs)
-        judge = ProbeJudge(model, dirs[layers[len(layers) // 2]],
-                           neutral_system=trait.neutral_prompts[0] if trait.neutral_prompts else None)
-    else:
-        judge = default_judge(model, trait, dirs)
-    res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out, figures=not args.no_figures)
+    check_checkpoint(out / "sweep_cells.jsonl")
+    with lock_out(out):
+        model = load_model(args.model)
+        trait = load_trait(args.trait, model=model)
+        if args.layers:
+            cfg.layers = parse_layers(args.layers, int(model.cfg.n_layers))
+        if loc is not None:
+            dirs = directions_by_layer(loc)
+            for d in dirs.values():
+                d.check_model(model)
+            missing = [layer for layer in cfg.layers or [] if layer not in dirs]
+            if missing:
+                raise UsageError(
+                    f"--layers {args.layers}: the locate result has no direction at layer(s) "
+                    f"{missing}; it has {sorted(dirs)}. Pick from those, or locate the others."
+                )
+        judge = None
+        if args.judge == "organism":
+            judge = OrganismJudge(trait.name)
+        elif args.judge == "openai":
+            judge = OpenAIJudge(f"{trait.name}: {trait.description}",
+                                **({"cache": args.judge_cache} if args.judge_cache else {}))
+        claim(out, "evaluate")
+        if loc is None:
+            print("no --locate given: running the layer sweep first (lensteer locate)")
+            loc = locate(model, trait, layers=cfg.layers)
+            loc.save(out / "locate")
+        dirs = directions_by_layer(loc)
+        if args.judge == "probe":
+            layers = sorted(dirs)
+            judge = ProbeJudge(model, dirs[layers[len(layers) // 2]],
+                               neutral_system=trait.neutral_prompts[0] if trait.neutral_prompts else None)
+        elif judge is None:
+            judge = default_judge(model, trait, dirs)
+        res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out,
+                       figures=not args.no_figures)
     print(format_main_table(res))
     print(f"wrote {out / 'results.json'}, {out / 'grid.csv'}, {out / 'report.md'}")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from ..locate import LocateResult
+    from ..models import _resolve
+    from ..outdir import check_out, claim, lock_out
+    from ..traits import load_trait
     from .demo import run_demo
+    from .sweep import check_checkpoint
 
-    _threads(args.threads)
-    traits = [t for t in args.traits.split(",") if t]
-    res = run_demo(args.out, quick=args.quick, traits=traits, model_name=args.model,
-                   figures=not args.no_figures)
+    out = check_out(args.out, "demo")
+    traits = [t.strip() for t in args.traits.split(",") if t.strip()]
+    if not traits:
+        raise UsageError("--traits names no trait: pass e.g. 'honesty,compassion'.")
+    for trait in traits:  # names, earlier runs' files: everything that can fail cheaply
+        load_trait(trait, model="organism")
+        if (out / trait / "locate" / "sweep.json").exists():
+            LocateResult.load(out / trait / "locate")
+        check_checkpoint(out / trait / "sweep_cells.jsonl")
+    _resolve(args.model)  # a model that does not exist fails here, not after claiming OUT
+    with lock_out(out), contextlib.ExitStack() as stack:
+        claim(out, "demo")
+        for trait in traits:  # a `lensteer evaluate` into a trait folder waits its turn too
+            stack.enter_context(lock_out(out / trait))
+        res = run_demo(out, quick=args.quick, traits=traits, model_name=args.model,
+                       figures=not args.no_figures)
     print("\n" + "\n".join(f"{k:<32} {v:8.1f} s" for k, v in res["timings"].items()))
-    print(f"report: {Path(args.out) / 'report.md'}")
+    print(f"report: {out / 'report.md'}")
     return 0

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..directions import TraitDirection
+from ..errors import UsageError
 from ..io import write_json
 from ..models import model_info
 from ..steering import steer
@@ -193,6 +194,12 @@ def evaluate(
     if not dirs:
         raise ValueError("No directions to steer with: pass a LocateResult or {layer: TraitDirection}.")
     layers = [int(x) for x in (config.layers if config.layers is not None else sorted(dirs))]
+    missing = [layer for layer in layers if layer not in dirs]
+    if missing:
+        raise UsageError(
+            f"No direction for layer(s) {missing}: the directions cover layers {sorted(dirs)}. "
+            "Sweep only those layers, or locate the others first."
+        )
     if config.max_layers and len(layers) > config.max_layers:
         k = config.max_layers
         layers = sorted({layers[round(i * (len(layers) - 1) / max(1, k - 1))] for i in range(k)})
@@ -210,6 +217,12 @@ def evaluate(
         return build_items(trait, scenarios, prompts_per_scenario=k, limit=config.max_items)
 
     tune, test = items("tune"), items("test")
+    mc = None  # the capability set is read now, so a bad file fails before the sweep
+    if config.capability:
+        source = config.capability
+        if source == "auto":
+            source = "organism" if trait.model == "organism" else "general"
+        mc = load_mc(source, limit=config.capability_limit)
     needs_ce = None  # run_condition decides: CE only when the judge gives no coherence
 
     # ------------------------------------------------------------------ 1. sweep
@@ -282,12 +295,6 @@ def evaluate(
     for m in matched:
         c = Condition.from_dict(m["variant"])
         final.append(("extension", replace(c, name=f"{m['method']}-{m['threshold']}-{m['calibration']}")))
-    mc = None
-    if config.capability:
-        source = config.capability
-        if source == "auto":
-            source = "organism" if trait.model == "organism" else "general"
-        mc = load_mc(source, limit=config.capability_limit)
     runs: dict[str, ConditionRun] = {}
     conditions_out = []
     for role, cond in final:
@@ -354,6 +361,9 @@ def evaluate(
         from .report import write_report
 
         t0 = time.perf_counter()
+        # results.json marks a finished run: it goes first and comes back last, so a run
+        # killed while writing leaves no results.json and a rerun finishes the job
+        (out_dir / "results.json").unlink(missing_ok=True)
         write_report(results, out_dir, figures=figures)
         timings["report"] = time.perf_counter() - t0
         write_json(out_dir / "results.json", results)

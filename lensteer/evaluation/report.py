@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -260,8 +261,10 @@ def _save(fig: Any, path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
-def write_figures(results: Mapping[str, Any], out: Path, prefix: str = "") -> list[str]:
-    """Write the figures; returns their paths relative to ``out``."""
+def write_figures(results: Mapping[str, Any], out: Path, prefix: str = "",
+                  folder: Path | None = None) -> list[str]:
+    """Write the figures into ``folder`` (default ``out/figures``); returns their paths as
+    ``figures/<name>`` relative to ``out``."""
     from . import plots
 
     names = []
@@ -274,17 +277,29 @@ def write_figures(results: Mapping[str, Any], out: Path, prefix: str = "") -> li
     if results.get("multiturn"):
         names.append((f"{prefix}repetition_per_turn.png", plots.plot_repetition(results)))
     written = []
+    folder = out / "figures" if folder is None else folder
     for name, fig in names:
-        _save(fig, out / "figures" / name)
+        _save(fig, folder / name)
         written.append(f"figures/{name}")
     return written
 
 
 def write_report(results: Mapping[str, Any], out: str | Path, *, figures: bool = True) -> Path:
-    """Write ``grid.csv``, ``report.md`` and (optionally) ``figures/*.png`` into ``out``."""
+    """Write ``grid.csv``, ``report.md`` and (optionally) ``figures/*.png`` into ``out``.
+
+    ``figures/`` is drawn aside and swapped in whole (or removed when ``figures=False``), so
+    it never holds an earlier run's figures.
+    """
+    from ..outdir import staged_dir
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_grid_csv(results, out / "grid.csv")
-    figs = write_figures(results, out) if figures else []
+    figs: list[str] = []
+    if figures:
+        with staged_dir(out / "figures") as tmp:
+            figs = write_figures(results, out, folder=tmp)
+    else:
+        shutil.rmtree(out / "figures", ignore_errors=True)
     write_text(out / "report.md", format_report(results, figs))
     return out / "report.md"

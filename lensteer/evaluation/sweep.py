@@ -26,16 +26,18 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..errors import LensteerError
+from ..errors import ArtifactError, LensteerError
 from .conditions import Condition
 
 __all__ = [
     "COHERENCE_RATIO",
     "PAPER_GRID",
     "SweepCheckpoint",
+    "check_checkpoint",
     "choose_operating_points",
     "fingerprint",
     "grid_conditions",
+    "parse_checkpoint",
     "run_cells",
 ]
 
@@ -100,6 +102,45 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def parse_checkpoint(raw: bytes, path: str | os.PathLike) -> tuple[str | None, dict[str, dict[str, Any]]]:
+    """``(fingerprint, {key: row})`` of a checkpoint's bytes (a torn last line is ignored);
+    a damaged line raises :class:`~lensteer.errors.ArtifactError` saying how to recover."""
+    fix = (f"Delete that line to keep the other finished cells, or delete {path} to start the "
+           "sweep over.")
+    lines = raw.split(b"\n")
+    if raw and not raw.endswith(b"\n"):
+        lines = lines[:-1]
+    fingerprint: str | None = None
+    cells: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except ValueError:
+            raise ArtifactError(f"Line {n} of the sweep checkpoint {path} is not JSON. {fix}") from None
+        if n == 1:
+            fingerprint = rec.get("fingerprint") if isinstance(rec, dict) else None
+            if not isinstance(fingerprint, str):
+                raise ArtifactError(f"Line 1 of the sweep checkpoint {path} holds no settings "
+                                    f"fingerprint. Delete {path} to start the sweep over.")
+        elif (not isinstance(rec, dict) or not isinstance(rec.get("key"), str)
+              or not isinstance(rec.get("row"), dict)):
+            raise ArtifactError(f"Line {n} of the sweep checkpoint {path} is not a sweep cell "
+                                f"(needs 'key' and 'row'). {fix}")
+        else:
+            cells[rec["key"]] = rec["row"]
+    return fingerprint, cells
+
+
+def check_checkpoint(path: str | os.PathLike) -> None:
+    """Raise :class:`~lensteer.errors.ArtifactError` now if the checkpoint at ``path`` (if any)
+    is damaged, so a rerun fails before it computes anything."""
+    path = Path(path)
+    if path.is_file():
+        parse_checkpoint(path.read_bytes(), path)
+
+
 class SweepCheckpoint:
     """An append-only JSON-lines file of finished cells, tied to a settings fingerprint.
 
@@ -129,16 +170,18 @@ class SweepCheckpoint:
             with atomic_path(self.path) as tmp:
                 tmp.write_bytes(keep)
             raw = keep
-        lines = [json.loads(x) for x in raw.decode("utf-8").splitlines() if x.strip()]
-        if not lines or lines[0].get("fingerprint") != self.fingerprint:
-            found = lines[0].get("fingerprint") if lines else None
+        if not raw.strip():  # killed before its first line: start it afresh
+            self.path.unlink()
+            self._append({"fingerprint": self.fingerprint})
+            return
+        found, cells = parse_checkpoint(raw, self.path)
+        if found != self.fingerprint:
             raise LensteerError(
                 f"The sweep checkpoint {self.path} was written with other settings (fingerprint "
                 f"{found}, now {self.fingerprint}). Use another output directory, or delete the "
                 "file to start over."
             )
-        for rec in lines[1:]:
-            self.done[rec["key"]] = rec["row"]
+        self.done.update(cells)
 
     def _append(self, record: Mapping[str, Any]) -> None:
         line = (json.dumps(record, allow_nan=False) + "\n").encode("utf-8")

@@ -10,6 +10,7 @@ import argparse
 import textwrap
 from typing import Any
 
+from ..cli_args import finite_float, layer_spec, positive_int
 from .steerers import METHODS
 
 
@@ -19,48 +20,59 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", default="organism", help="bundled name, local directory or hub id")
     p.add_argument("--direction", required=True, help="a TraitDirection .safetensors file")
     p.add_argument("--method", default="sttp", help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--alpha", type=finite_float, default=1.0, help="the rule's coefficient (>= 0)")
     p.add_argument("--sign", default="positive", help="positive (toward aligned) or negative")
     p.add_argument("--positions", default="all", help="all, response or prompt")
     p.add_argument("--threshold", default="boundary", help="boundary or a percentile like p10")
     p.add_argument("--calibration", default="response", help="response or token")
-    p.add_argument("--layers", default=None, help="comma-separated layers (default: the direction's)")
+    p.add_argument("--layers", type=layer_spec, default=None,
+                   help="steer these layers, e.g. '3' or '1-3' (default: the direction's)")
     p.add_argument("--system", default=None, help="system prompt")
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=positive_int, default=48, help="response length limit")
     p.add_argument("--sample", action="store_true", help="sample (T=0.6, top-p 0.9) instead of greedy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--no-strict", action="store_true", help="allow a direction from another model")
     p.add_argument("--save-spec", default=None, help="also write the steering spec here")
     p.set_defaults(func=_cmd_steer)
 
     p = sub.add_parser("export", help="export a steering spec for serving")
-    p.add_argument("--format", required=True, choices=["vllm-steer"])
+    p.add_argument("--format", required=True, choices=["vllm-steer"], help="payload format")
     p.add_argument("--spec", required=True, help="a steering spec .safetensors file")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True,
+                   help="output folder (replaced as a whole once every payload is written)")
     p.set_defaults(func=_cmd_export)
 
 
 def _cmd_steer(args: argparse.Namespace) -> int:
     from ..directions import TraitDirection
     from ..generation import generate
+    from ..layers import parse_layers
     from ..models import load_model
+    from ..outdir import check_out_file
     from .session import steer
     from .spec import save_steerer
     from .steerers import make_steerer
 
-    model = load_model(args.model)
-    direction = TraitDirection.load(args.direction, model=model, strict=not args.no_strict)
+    # everything that needs no model first: the file, the rule's settings, the spec path
+    if args.save_spec:
+        check_out_file(args.save_spec, "--save-spec")
+    direction = TraitDirection.load(args.direction)
     kwargs: dict[str, Any] = dict(
         sign=args.sign, threshold=args.threshold, calibration=args.calibration,
         positions=args.positions,
     )
-    if args.layers:
-        kwargs["layers"] = [int(x) for x in args.layers.split(",")]
     steerer = make_steerer(args.method, direction, args.alpha, **kwargs)
+    model = load_model(args.model)
+    strict = not args.no_strict
+    direction.check_model(model, strict=strict)
+    if args.layers:
+        kwargs["layers"] = parse_layers(args.layers, int(model.cfg.n_layers))
+        steerer = make_steerer(args.method, direction, args.alpha, **kwargs)
+    steerer.check_model(model, strict=strict)
     gen = dict(system=args.system, max_new_tokens=args.max_new_tokens, greedy=not args.sample,
                seed=args.seed)
     [plain] = generate(model, [args.prompt], **gen)
-    with steer(model, steerer, telemetry=True, strict=not args.no_strict) as run:
+    with steer(model, steerer, telemetry=True, strict=strict) as run:
         [steered] = generate(model, [args.prompt], **gen)
     width = 48
     left = textwrap.wrap(plain.text, width) or [""]
@@ -82,10 +94,17 @@ def _cmd_steer(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .spec import export_vllm
+    from ..outdir import check_out, lock_out, staged_dir, write_marker
+    from .spec import export_vllm, load_steerer, vllm_payloads
 
-    paths = export_vllm(args.spec, args.out)
+    out = check_out(args.out, "export")
+    steerer = load_steerer(args.spec)
+    vllm_payloads(steerer)  # refuses rules and positions vLLM cannot serve, before writing
+    with lock_out(out), staged_dir(out) as tmp:
+        paths = export_vllm(steerer, tmp)
+        write_marker(tmp, "export")
+    paths = [out / p.name for p in paths]
     for path in paths:
         print(path)
-    print(f"{len(paths)} payload file(s) and steering.json written to {args.out}")
+    print(f"{len(paths)} payload file(s) and steering.json written to {out}")
     return 0

@@ -43,8 +43,8 @@ from typing import Any
 import torch
 
 from .. import io
-from ..directions import TraitDirection
-from ..errors import LensteerError
+from ..directions import TraitDirection, artifact_fields
+from ..errors import ArtifactError, LensteerError
 from ..models import ModelInfo, model_info
 from .steerers import Steerer, make_steerer
 
@@ -109,9 +109,13 @@ def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: Any = None
 
 def read_spec(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors, meta = io.load_tensors(path)
-    if not isinstance(meta, dict) or meta.get("kind") != KIND:
-        raise SpecMismatchError(f"{path} is not a lensteer steering spec (kind {meta.get('kind')!r}).")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    kind = meta.get("kind") if isinstance(meta, dict) else None
+    if kind != KIND:
+        raise SpecMismatchError(f"{path} is not a lensteer steering spec (kind {kind!r}).")
+    version = meta.get("format_version", 0)
+    if type(version) is not int:
+        raise ArtifactError(f"{path} has a damaged format_version ({version!r}): write it again.")
+    if version > FORMAT_VERSION:
         raise SpecMismatchError(
             f"{path} was written by a newer lensteer (format {meta['format_version']}); upgrade."
         )
@@ -121,19 +125,25 @@ def read_spec(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
 def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = True) -> Steerer:
     """Rebuild the steerer saved at ``path``; with ``model``, check it was made for that model."""
     tensors, meta = read_spec(path)
-    directions = [
-        TraitDirection.from_dict({**d, "v_hat": tensors[f"v_hat.{i}"]})
-        for i, d in enumerate(meta["directions"])
-    ]
-    config = dict(meta["steerer"])
-    method = config.pop("method")
-    kwargs = {k: config[k] for k in ("sign", "threshold", "calibration", "positions") if k in config}
-    if "cap_sigmas" in config:
-        kwargs["cap_sigmas"] = config["cap_sigmas"]
-    steerer = make_steerer(method, directions, config["alpha"], **kwargs)
+    with artifact_fields(path):
+        directions = [
+            TraitDirection.from_dict({**d, "v_hat": tensors[f"v_hat.{i}"]})
+            for i, d in enumerate(meta["directions"])
+        ]
+        if not directions:
+            raise ValueError("the spec holds no directions")
+        config = dict(meta["steerer"])
+        method = config.pop("method")
+        kwargs = {k: config[k] for k in ("sign", "threshold", "calibration", "positions") if k in config}
+        if "cap_sigmas" in config:
+            kwargs["cap_sigmas"] = config["cap_sigmas"]
+        alpha = config["alpha"]
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+            raise TypeError(f"alpha must be a number, got {alpha!r}")
+        steerer = make_steerer(method, directions, alpha, **kwargs)
+        mine = ModelInfo.from_dict(meta["model"]) if meta.get("model") else None
     check_spec(steerer, meta.get("model"), where=str(path))
     if model is not None:
-        mine = ModelInfo.from_dict(meta["model"]) if meta.get("model") else None
         why = mine.mismatch(model_info(model)) if mine is not None and strict else None
         if why is not None:
             raise SpecMismatchError(

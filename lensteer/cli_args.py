@@ -1,0 +1,129 @@
+"""What every ``lensteer`` command shares: the parser class (one-line errors, defaults in
+``--help``), argument types that reject meaningless values at parse time, and the thread policy.
+
+>>> positive_int("3"), finite_float("0.5"), threads("auto")
+(3, 0.5, 'auto')
+>>> default_threads(cpus=2, load=0.0), default_threads(cpus=16, load=0.0), default_threads(cpus=16, load=15.5)
+(1, 2, 1)
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+
+from .errors import LayerSpecError, UsageError
+from .layers import check_layer_spec
+
+__all__ = [
+    "THREADS_HELP",
+    "HelpFormatter",
+    "Parser",
+    "at_least",
+    "default_threads",
+    "finite_float",
+    "layer_spec",
+    "nonnegative_float",
+    "positive_int",
+    "threads",
+]
+
+#: ``--threads`` help, shared by every command.
+THREADS_HELP = (
+    "torch threads; 'auto' = 1 on machines with at most 2 usable cores, else min(2, cores left "
+    "idle by the 1-minute load average), at least 1 (docs/performance.md)"
+)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: …)`` after every option that has a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one-line :class:`UsageError`\\ s (printed by the CLI
+    as ``lensteer: error: …``, exit 2) and whose help shows defaults; subcommands inherit it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer ≥ ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = at_least(1)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """An argparse type: a finite number ≥ 0."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def layer_spec(text: str) -> str:
+    """An argparse type: a layer spec whose syntax is valid (the model checks the range)."""
+    try:
+        return check_layer_spec(text)
+    except LayerSpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def threads(text: str) -> int | str:
+    """An argparse type: ``auto`` or a thread count ≥ 1."""
+    if text == "auto":
+        return text
+    return at_least(1)(text)
+
+
+def default_threads(cpus: int | None = None, load: float | None = None) -> int:
+    """The ``auto`` thread count: 1 with ≤ 2 usable cores, else min(2, idle cores), ≥ 1.
+
+    torch's default (one thread per core) spins when another process holds a core: on the
+    2-core reference machine an evaluation took 2.7× longer with default threads next to one
+    busy process than with one thread (docs/performance.md).
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cpus <= 2:
+        return 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
+    return max(1, min(2, int(cpus - load)))
