@@ -438,7 +438,8 @@ def test_export_checks_the_spec_and_writes_the_folder_as_one_unit(clean, tmp_pat
     export_vllm(two, out)
     assert sorted(p.name for p in out.iterdir()) == ["layer_0.pt", "layer_2.pt", "steering.json"]
     assert main(["export", "--format", "vllm-steer", "--spec", str(good), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["layer_1.pt", "steering.json"]
+    visible = lambda: sorted(p.name for p in out.iterdir() if p.name != ".lensteer-run.json")
+    assert visible() == ["layer_1.pt", "steering.json"]
     assert json.loads((out / "steering.json").read_text())["files"] == {"1": "layer_1.pt"}
     assert os.stat(out).st_mode & 0o777 == 0o777 & ~io.current_umask()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries
@@ -457,7 +458,7 @@ def test_export_checks_the_spec_and_writes_the_folder_as_one_unit(clean, tmp_pat
     with pytest.raises(OSError, match="disk full"):
         export_vllm(two, out)
     monkeypatch.undo()
-    assert sorted(p.name for p in out.iterdir()) == ["layer_1.pt", "steering.json"]
+    assert visible() == ["layer_1.pt", "steering.json"]
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
     # a folder holding anything else is never overwritten

@@ -195,7 +195,8 @@ def _check_out_dir(out: Path) -> None:
     if not out.is_dir():
         raise ExportTargetError(f"{out} is a file; pass a folder for the export (new or empty).")
     names = sorted(p.name for p in out.iterdir())
-    strangers = [n for n in names if n != "steering.json" and not _PAYLOAD.fullmatch(n)]
+    own = ("steering.json", ".lensteer-run.json")  # the manifest; the CLI's run marker
+    strangers = [n for n in names if n not in own and not _PAYLOAD.fullmatch(n)]
     if strangers or (names and "steering.json" not in names):
         shown = ", ".join(strangers[:3] or names[:3])
         raise ExportTargetError(
