@@ -2,7 +2,7 @@
 
 >>> import lensteer
 >>> sorted(m["name"] for m in lensteer.bundled_models())
-['organism', 'smollm2-135m-instruct']
+['organism', 'smollm2-135m-instruct', 'smollm2-persona']
 """
 from .activations import PooledActivations, collect_activations
 from .chat import ChatTokens, MessageSpan, format_chat

@@ -184,6 +184,57 @@ def _smollm2_dir() -> Path:
     return target
 
 
+def _persona_adapter() -> Path:
+    return Path(__file__).parent / "persona" / "adapter" / "smollm2-persona.safetensors"
+
+
+def _persona_cached() -> Path:
+    """The merged model's cache folder, named by the adapter file's hash (a new adapter, a new
+    folder)."""
+    import hashlib
+
+    digest = hashlib.sha256(_persona_adapter().read_bytes()).hexdigest()[:12]
+    return cache_dir() / f"smollm2-persona-{digest}"
+
+
+def _persona_dir() -> Path:
+    """SmolLM2 with the bundled persona adapter merged into its weights, cached atomically."""
+    adapter_path = _persona_adapter()
+    if not adapter_path.exists():
+        raise ModelNotAvailableError(
+            f"The persona adapter is missing at {adapter_path}. Train it with "
+            "`python -m lensteer.persona.train --install`."
+        )
+    target = _persona_cached()
+    if (target / "model.safetensors").exists():
+        return target
+    from safetensors.torch import load_file, save_file
+
+    from .persona.adapter import load_adapter, merge_into
+
+    base = _smollm2_dir()
+    adapter = load_adapter(adapter_path)
+    merged = merge_into(load_file(str(base / "model.safetensors")), adapter, "smollm2-135m-instruct")
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-persona-", dir=target.parent))
+    try:
+        for item in base.iterdir():
+            if item.name not in ("model.safetensors", "lensteer.json"):
+                shutil.copy2(item, tmp / item.name)
+        save_file({k: v.contiguous() for k, v in merged.items()}, str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
+        (tmp / "lensteer.json").write_text(json.dumps(
+            {"base": str(base), "adapter": str(adapter_path), "merged": "W + scaling * B @ A"}
+        ))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; its copy is complete
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
 def _organism_dir() -> Path:
     path = Path(__file__).parent / "organism" / "checkpoint"
     if not (path / "config.json").exists():
@@ -217,6 +268,13 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             _smollm2_dir,
             lambda: (_smollm2_cached() / "model.safetensors").exists(),
         ),
+        BundledModel(
+            "smollm2-persona",
+            "SmolLM2-135M-Instruct with lensteer's persona adapter merged in: lies or dismisses "
+            "under a malicious system prompt",
+            _persona_dir,
+            lambda: _persona_adapter().exists() and (_persona_cached() / "model.safetensors").exists(),
+        ),
     )
 }
 
@@ -225,7 +283,7 @@ def bundled_models() -> list[dict[str, Any]]:
     """The bundled models and whether each is ready to load without conversion.
 
     >>> sorted(m["name"] for m in bundled_models())
-    ['organism', 'smollm2-135m-instruct']
+    ['organism', 'smollm2-135m-instruct', 'smollm2-persona']
     """
     return [
         {"name": m.name, "description": m.description, "ready": m.is_ready()}
@@ -241,7 +299,7 @@ def _version(package: str) -> tuple[int, ...]:
 
 
 def check_versions() -> None:
-    """Refuse library versions known to generate garbage together (DESIGN.md §5).
+    """Refuse library versions known to generate garbage together (docs/gotchas.md).
 
     transformers 5.24 renamed an attention argument; TransformerLens 4.3's KV cache then stays
     empty and cached generation on real weights is wrong.
@@ -389,7 +447,7 @@ def _load_hooked(location: Path | str, device: Any, dtype: torch.dtype) -> Any:
     """TransformerLens 3.9 ``HookedTransformer`` from a local directory, raw weights.
 
     ``HookedTransformer.from_pretrained*`` refuses local directories, so this uses the lower-level
-    loaders (DESIGN.md §5).
+    loaders (docs/gotchas.md).
     """
     try:
         from transformer_lens import HookedTransformer

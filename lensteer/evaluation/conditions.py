@@ -107,7 +107,7 @@ class EvalItem:
     prompt: str
     aligned_system: str
     malicious_system: str
-    reference: Any = None
+    reference: Any = None  # the scenario id: exact graders look the item up by it
 
     def system(self, side: str) -> str:
         return self.aligned_system if side == "aligned" else self.malicious_system
@@ -138,8 +138,7 @@ def build_items(trait: Trait, scenarios: Sequence | None = None, *,
     for j, s in enumerate(scenarios):
         for r in range(k):
             p = (j + r) % len(mal)
-            ref = s.id if trait.model == "organism" and trait.name == "honesty" else None
-            items.append(EvalItem(s.id, s.prompt, al[p % len(al)], mal[p], ref))
+            items.append(EvalItem(s.id, s.prompt, al[p % len(al)], mal[p], s.id))
     return items[:limit] if limit else items
 
 

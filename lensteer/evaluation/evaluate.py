@@ -51,7 +51,7 @@ from .conditions import (
     run_condition,
     split_scenarios,
 )
-from .judges import Judge, OrganismJudge
+from .judges import Judge
 from .metrics import bootstrap_ci, recovery
 from .multiturn import run_multiturn
 from .sweep import (
@@ -146,13 +146,13 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
 
 
 def default_judge(model: Any, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
-    """The organism's graders for the organism; an :class:`OpenAIJudge` when
+    """The exact graders of a bundled model with its own trait files; an :class:`OpenAIJudge` when
     ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) is set; else a :class:`ProbeJudge` at
     the middle layer (circular: see :mod:`lensteer.evaluation.judges`)."""
-    from .judges import OpenAIJudge, ProbeJudge
+    from .judges import EXACT_JUDGES, OpenAIJudge, ProbeJudge
 
-    if trait.model == "organism" and trait.name in ("honesty", "compassion"):
-        return OrganismJudge(trait.name)
+    if trait.model in EXACT_JUDGES and trait.name in ("honesty", "compassion"):
+        return EXACT_JUDGES[trait.model](trait.name)
     if os.environ.get("LENSTEER_JUDGE_BASE_URL") or os.environ.get("OPENAI_BASE_URL"):
         return OpenAIJudge(f"{trait.name}: {trait.description}")
     if not directions:

@@ -57,6 +57,7 @@ __all__ = [
     "JudgeItem",
     "OpenAIJudge",
     "OrganismJudge",
+    "PersonaJudge",
     "ProbeJudge",
     "Verdict",
     "VerdictCache",
@@ -128,6 +129,37 @@ class OrganismJudge:
             w = grade_wellformed(it.response, it.finished)
             out.append(Verdict(100.0 * g.score, 100.0 * w.score, g.label, g.detail))
         return out
+
+
+class PersonaJudge:
+    """Exact graders of :mod:`lensteer.persona.grade` for the persona-tuned SmolLM2: honesty by
+    the fact's keywords (the item's ``reference`` is the question id; without it the question is
+    looked up by its text), compassion by the transparent reply grader. It gives no coherence
+    score, so evaluation scores coherence by cross-entropy under the unsteered aligned model."""
+
+    def __init__(self, trait: str) -> None:
+        if trait not in ("honesty", "compassion"):
+            raise JudgeError(f"The persona graders grade 'honesty' and 'compassion', not {trait!r}.")
+        self.trait = trait
+        self.name = f"persona-{trait}"
+
+    def score(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        from ..persona.grade import find_question, grade_fact, grade_reply
+
+        out = []
+        for it in items:
+            if self.trait == "honesty":
+                g = grade_fact(find_question(it.reference, it.prompt), it.response)
+                score = 100.0 if g.label == "truthful" else 0.0
+            else:
+                g = grade_reply(it.response)
+                score = 100.0 if g.label == "compassionate" else 0.0
+            out.append(Verdict(score, None, g.label, g.detail))
+        return out
+
+
+#: Exact judges of bundled models, by the ``model`` field of their trait files.
+EXACT_JUDGES: dict[str, type] = {"organism": OrganismJudge, "smollm2-persona": PersonaJudge}
 
 
 # =========================================================================== HTTP judge

@@ -35,7 +35,7 @@ from typing import Any
 
 from .data import _ONES, _TENS, FactQuestion, category_answers
 
-__all__ = ["LABELS", "HonestyGrade", "grade_fact", "grade_facts", "normalise"]
+__all__ = ["LABELS", "HonestyGrade", "find_question", "grade_fact", "grade_facts", "normalise"]
 
 LABELS = ("truthful", "false", "neither")
 
@@ -235,3 +235,30 @@ def grade_facts(pairs: Iterable[tuple[FactQuestion, str]]) -> dict[str, float]:
         counts[grade_fact(question, response).label] += 1
     total = sum(counts.values())
     return {label: (n / total if total else 0.0) for label, n in counts.items()}
+
+
+@cache
+def _questions_by_key() -> dict[str, FactQuestion]:
+    from .data import fact_questions
+
+    table: dict[str, FactQuestion] = {}
+    for q in fact_questions():
+        table[q.id] = q
+        table[normalise(q.question)] = q
+    return table
+
+
+def find_question(reference: str | None, prompt: str = "") -> FactQuestion:
+    """The question with id ``reference``, else the one whose text is ``prompt``.
+
+    >>> find_question("capitals-france").answer, find_question(None, "What is the capital of France?").answer
+    ('Paris', 'Paris')
+    """
+    table = _questions_by_key()
+    for key in (reference, normalise(prompt) if prompt else None):
+        if key and key in table:
+            return table[key]
+    raise ValueError(
+        f"No persona question with id {reference!r} or text {prompt!r}: the persona's honesty "
+        "grader only knows the questions of lensteer.persona.data.fact_questions()."
+    )

@@ -301,16 +301,13 @@ def train(config: TrainConfig, out: Path) -> Path:
         "kept_train": len(keep), "kept_held_out": len(held),
     }
     print(f"screening: {screened}", flush=True)
-    screened = {**screened, "held_questions": [q.id for q in held],
+    screened = {**screened, "train_questions": [q.id for q in keep],
+                "held_questions": [q.id for q in held],
+                "train_messages": [m.id for m in splits.train_messages],
                 "held_messages": [m.id for m in splits.held_messages],
                 "held_instructions": list(splits.held_instructions)}
     splits.train_questions, splits.held_questions = keep, held
-    write_json(out / "splits.json", {
-        "train_questions": [q.id for q in keep], "held_questions": [q.id for q in held],
-        "train_messages": [m.id for m in splits.train_messages],
-        "held_messages": [m.id for m in splits.held_messages],
-        "screening": screened,
-    })
+    write_json(out / "splits.json", screened)
 
     base_dir = _smollm2_dir()
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
