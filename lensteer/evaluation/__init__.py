@@ -6,6 +6,7 @@ size), :mod:`.judges` (``Judge`` protocol; organism graders, OpenAI-compatible H
 SQLite cache, local Hugging Face judge, probe judge; every judge prompt and parser),
 :mod:`.forward` (teacher-forced scoring), :mod:`.capability` (multiple choice by log-likelihood
 and by letter), :mod:`.conditions`, :mod:`.sweep` (resumable, selection rule), :mod:`.multiturn`,
+:mod:`.mtbench` and :mod:`.alpaca` (chat benchmarks), :mod:`.chatbench` (the side-effect panel),
 :mod:`.evaluate` (end to end), :mod:`.report`, :mod:`.plots`, :mod:`.demo`.
 
 >>> from lensteer.evaluation import PAPER_GRID, choose_operating_points
@@ -13,6 +14,7 @@ and by letter), :mod:`.conditions`, :mod:`.sweep` (resumable, selection rule), :
 [0.0, 6.0, 12.0]
 """
 from .capability import MCQuestion, load_mc, mc_accuracy, parse_choice
+from .chatbench import ChatBench, ChatBenchConfig
 from .conditions import Condition, EvalItem, GenSettings, build_items, run_condition
 from .evaluate import EvaluateConfig, default_judge, directions_by_layer, evaluate
 from .forward import continuation_logprobs, response_cross_entropy
@@ -48,6 +50,8 @@ from .sweep import PAPER_GRID, SweepCheckpoint, choose_operating_points, grid_co
 
 __all__ = [
                      "PAPER_GRID",
+                     "ChatBench",
+                     "ChatBenchConfig",
                      "ChatJudge",
                      "Condition",
                      "Estimate",

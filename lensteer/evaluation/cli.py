@@ -2,12 +2,16 @@
 
     $ lensteer evaluate --model organism --trait honesty --out runs/ev-honesty
     $ lensteer evaluate --model organism --trait honesty --locate runs/loc --preset quick --out runs/q
+    $ lensteer evaluate ... --benchmarks mmlu,mtbench,alpaca --chat-judge openai --mtbench-limit 16
     $ lensteer demo --out runs/demo [--quick]
 """
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from .chatbench import add_arguments as add_chat_arguments
+from .chatbench import judge_choice
 
 
 def add_parser(sub: Any) -> None:
@@ -20,9 +24,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--preset", default="paper", choices=["paper", "demo", "quick"],
                    help="grid and sizes (paper: the paper's α grids over every layer)")
     p.add_argument("--layers", default=None, help="layers to sweep, e.g. '0-3' (default: all)")
-    p.add_argument("--judge", default="auto", choices=["auto", "organism", "openai", "probe"],
+    p.add_argument("--judge", default="auto", type=judge_choice,
                    help="auto: organism graders for the organism, OpenAI-compatible judge when "
-                        "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge")
+                        "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge; also "
+                        "organism, openai, probe, local:<model name or dir>")
     p.add_argument("--judge-cache", default=None, help="SQLite verdict cache for --judge openai")
     p.add_argument("--capability", default=None,
                    help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none'")
@@ -41,6 +46,7 @@ def add_parser(sub: Any) -> None:
                    help="sweep and report on the same held-out scenarios")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
+    add_chat_arguments(p)  # --benchmarks, --mtbench-limit, --alpaca-limit, --chat-judge, ...
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job: locate + evaluate on the organism, one report")
@@ -94,14 +100,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..locate import LocateResult, _parse_layers, locate
     from ..models import load_model
     from ..traits import load_trait
+    from .chatbench import format_side_effects, make_chat_judge, setup_from_args
     from .evaluate import default_judge, directions_by_layer, evaluate
     from .judges import OpenAIJudge, OrganismJudge, ProbeJudge
     from .report import format_main_table
 
     _threads(args.threads)
+    chat = setup_from_args(args)  # the side-effect panel's options, checked before any model loads
     model = load_model(args.model)
     trait = load_trait(args.trait, model=model)
     cfg = _config(args)
+    if chat is not None and not chat.mmlu:
+        cfg.capability = None
     cfg.layers = _parse_layers(args.layers, int(model.cfg.n_layers))
     out = Path(args.out)
     if args.locate:
@@ -118,14 +128,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     elif args.judge == "openai":
         judge = OpenAIJudge(f"{trait.name}: {trait.description}",
                             **({"cache": args.judge_cache} if args.judge_cache else {}))
+    elif args.judge.startswith("local:"):
+        judge = make_chat_judge(args.judge, f"{trait.name}: {trait.description}",
+                                cache=args.judge_cache, like=chat.judge if chat else None)
     elif args.judge == "probe":
         layers = sorted(dirs)
         judge = ProbeJudge(model, dirs[layers[len(layers) // 2]],
                            neutral_system=trait.neutral_prompts[0] if trait.neutral_prompts else None)
     else:
         judge = default_judge(model, trait, dirs)
-    res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out, figures=not args.no_figures)
+    res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out, figures=not args.no_figures,
+                   chat=chat.config if chat else None, chat_judge=chat.judge if chat else None)
     print(format_main_table(res))
+    if res.get("chat_benchmarks"):
+        print("\n" + "\n".join(format_side_effects(res)[2:]))
     print(f"wrote {out / 'results.json'}, {out / 'grid.csv'}, {out / 'report.md'}")
     return 0
 
