@@ -484,6 +484,48 @@ def test_config_round_trip_and_validation():
         ChatBenchConfig(["mtbench"], mtbench_modes=["pairs"]).validate()
 
 
+def test_side_effect_table_rows_and_judge_line():
+    """One row per condition on the panel (extensions are not), numbers from the results."""
+    from lensteer.evaluation.chatbench import format_side_effects
+
+    est = lambda m, lo, hi: {"mean": m, "lo": lo, "hi": hi, "n": 4}
+    single = {"overall": est(6.5, 5.0, 8.0), "turn_1": est(7.0, 6.0, 8.0), "turn_2": est(6.0, 4.0, 8.0),
+              "by_category": {"math": est(6.5, 5.0, 8.0)}, "n_unparsed": 1}
+    results = {
+        "config": {"capability": "mmlu_test.csv"},
+        "conditions": [
+            {"name": "aligned", "label": "aligned baseline", "metrics": {"capability_loglik": est(70, 60, 80)}},
+            {"name": "sttp-all", "label": "StTP (all)", "metrics": {"capability_loglik": est(65, 55, 75)}},
+            {"name": "sttp-p10", "label": "StTP extension", "metrics": {"capability_loglik": est(1, 0, 2)}}],
+        "chat_benchmarks": {
+            "baseline": "aligned",
+            "judge": {"name": "openai:j", "backend": "openai-compatible", "endpoint": "http://h/v1",
+                      "cache": "/c.sqlite"},
+            "requests": {"requests": 12, "cache_hits": 3},
+            "mtbench": {"n_questions": 4, "categories": ["math"], "per_condition": {
+                "aligned": {"single": single, "pairwise": {"baseline": True}},
+                "sttp-all": {"single": single, "pairwise": {"win_rate": est(0.25, 0.0, 0.5), "unjudged": 2}}}},
+            "alpaca": {"n_instructions": 5, "source": "bundled", "per_condition": {
+                "aligned": {"baseline": True, "length": 100.0},
+                "sttp-all": {"win_rate": est(0.6, 0.4, 0.8), "lc_win_rate": est(0.5, 0.3, 0.7),
+                             "unjudged": 0, "length": 140.0}}}},
+    }
+    text = "\n".join(format_side_effects(results))
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| condition")]
+    assert [r.split(" | ")[0] for r in rows] == ["| aligned baseline", "| StTP (all)", "| aligned baseline",
+                                                "| StTP (all)"]  # main table, then per category
+    assert rows[1] == ("| StTP (all) | 65.0 [55.0, 75.0] | 6.50 [5.00, 8.00] | 7.00 [6.00, 8.00] / "
+                       "6.00 [4.00, 8.00] | 25.0 [0.0, 50.0] % | 60.0 [40.0, 80.0] % | "
+                       "50.0 [30.0, 70.0] % | 140 |")
+    assert "baseline | baseline | baseline | 100 |" in rows[0]
+    assert rows[3] == "| StTP (all) | 6.5 [5.0, 8.0] |"
+    assert "`openai:j` (openai-compatible, http://h/v1); verdict cache: `/c.sqlite`" in text
+    assert "sent 12 judge requests and read 3 verdicts from the cache; 4 ratings or games" in text
+    assert "accuracy on `mmlu_test.csv`" in text
+    del results["chat_benchmarks"]["mtbench"]  # one chat benchmark: still no extension row
+    assert "StTP extension" not in "\n".join(format_side_effects(results))
+
+
 def test_evaluate_command_adds_the_side_effect_columns(server, tmp_path, monkeypatch, capsys):
     """`lensteer evaluate --benchmarks mmlu,mtbench,alpaca` on the organism, judged by the rule
     server: every condition gets MT-Bench and AlpacaEval-style columns, the report names the judge
@@ -522,6 +564,7 @@ def test_evaluate_command_adds_the_side_effect_columns(server, tmp_path, monkeyp
                    "AlpacaEval-style win vs aligned", "length-controlled win"):
         assert column in head
     assert f"verdict cache: `{cache}`" in report and "`openai:rule-judge`" in report
+    assert "MMLU-style columns: zero-shot multiple-choice accuracy on `auto" in report
     assert "MT-Bench (1–10)" in printed
     # a rerun (same answers, greedy) is served from the cache
     n = len(server.requests)

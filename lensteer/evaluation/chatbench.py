@@ -314,7 +314,7 @@ def format_side_effects(results: Mapping[str, Any]) -> list[str]:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in conditions:
         name = c["name"]
-        if mt and name not in mt and al and name not in al:
+        if (mt or al) and name not in mt and name not in al:
             continue  # extensions are not on the chat panel
         m = c["metrics"]
         row = [c["label"]]
@@ -350,6 +350,14 @@ def format_side_effects(results: Mapping[str, Any]) -> list[str]:
                 lines.append(f"| {c['label']} | " + " | ".join(
                     _est(s["by_category"].get(x), digits=1) for x in cats) + " |")
         lines.append("")
+    if has_ll or has_letter:
+        source = (results.get("config") or {}).get("capability")
+        if source == "auto":
+            source = "auto: the organism's skill questions for the organism, else lensteer's general-knowledge set"
+        lines.append(f"MMLU-style columns: zero-shot multiple-choice accuracy on `{source}` under "
+                     "each condition's system prompt and steering (MMLU itself only when that is "
+                     "MMLU's test file).")
+        lines.append("")
     if chat:
         j = chat["judge"]
         where = j.get("endpoint") or j.get("path") or ""
@@ -362,19 +370,21 @@ def format_side_effects(results: Mapping[str, Any]) -> list[str]:
             f"and read {req.get('cache_hits', 0)} verdicts from the cache; {unparsed} ratings or "
             "games got no usable verdict (unparsed, unanswered or too long for the judge) and are "
             "left out of the means, not scored.")
+        lines.append("")
         if mt:
             n = chat["mtbench"]["n_questions"]
             lines.append(f"MT-Bench: {n} of 80 questions ({', '.join(cats)}), both turns; single "
                          "ratings with FastChat's judge prompts (reference answers for math, "
                          "reasoning and coding shown to the judge only); pairwise games against "
                          f"`{chat['baseline']}` in both orders (a tie unless both orders agree).")
+            lines.append("")
         if al:
             a = chat["alpaca"]
             lines.append(f"AlpacaEval-style: {a['n_instructions']} instructions from "
                          f"`{a['source']}`, lensteer's pairwise prompt in both orders against "
                          f"`{chat['baseline']}`; length-controlled = the logistic model's win rate "
                          "at zero length difference.")
-        lines.append("")
+            lines.append("")
     return lines
 
 

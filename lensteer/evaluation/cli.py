@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
                    help="auto: organism graders for the organism, OpenAI-compatible judge when "
                         "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge; also "
                         "organism, openai, probe, local:<model name or dir>")
-    p.add_argument("--judge-cache", default=None, help="SQLite verdict cache for --judge openai")
+    p.add_argument("--judge-cache", default=None,
+                   help="SQLite verdict cache of the openai and local judges")
     p.add_argument("--capability", default=None,
                    help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none'")
     p.add_argument("--capability-limit", type=int, default=None)
