@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import LensteerError
 
@@ -418,9 +418,9 @@ def judge_choice(text: str) -> str:
         f"invalid judge {text!r}: use auto, organism, openai, probe or local:<model name or dir>")
 
 
-@dataclass
-class ChatSetup:
-    """What ``lensteer evaluate`` got from the panel's options, checked before any model loads."""
+class ChatSetup(NamedTuple):
+    """What ``lensteer evaluate`` got from the panel's options, checked before any model loads
+    (a judge object, so a tuple rather than a serializable dataclass)."""
 
     config: ChatBenchConfig
     judge: Any
