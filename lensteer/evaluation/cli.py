@@ -2,6 +2,7 @@
 
     $ lensteer evaluate --model organism --trait honesty --out runs/ev-honesty
     $ lensteer evaluate --model organism --trait honesty --locate runs/loc --preset quick --out runs/q
+    $ lensteer evaluate ... --benchmarks mmlu,mtbench,alpaca --chat-judge openai --mtbench-limit 16
     $ lensteer demo --out runs/demo [--quick]
 """
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from ..cli_args import layer_spec, positive_int
 from ..errors import UsageError
+from .chatbench import add_arguments as add_chat_arguments
+from .chatbench import judge_choice
 
 
 def add_parser(sub: Any) -> None:
@@ -28,10 +31,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--layers", type=layer_spec, default=None,
                    help="layers to sweep: '3', '0-2', '1,3,5', '-1' or 'all' "
                         "(default: every layer with a direction)")
-    p.add_argument("--judge", default="auto", choices=["auto", "organism", "openai", "probe"],
+    p.add_argument("--judge", default="auto", type=judge_choice,
                    help="auto: organism graders for the organism, OpenAI-compatible judge when "
-                        "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge")
-    p.add_argument("--judge-cache", default=None, help="SQLite verdict cache for --judge openai")
+                        "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge; also "
+                        "organism, openai, probe, local:<model name or dir>")
+    p.add_argument("--judge-cache", default=None,
+                   help="SQLite verdict cache of the openai and local judges")
     p.add_argument("--capability", default=None,
                    help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none' "
                         "(default: the preset's)")
@@ -57,6 +62,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-split", action="store_true",
                    help="sweep and report on the same held-out scenarios")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
+    add_chat_arguments(p)  # --benchmarks, --mtbench-limit, --alpaca-limit, --chat-judge, ...
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job: locate + evaluate on the organism, one report")
@@ -103,6 +109,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..outdir import check_out, claim, lock_out
     from ..traits import load_trait
     from .capability import load_mc
+    from .chatbench import format_side_effects, make_chat_judge, setup_from_args
     from .evaluate import default_judge, directions_by_layer, evaluate
     from .judges import OpenAIJudge, OrganismJudge, ProbeJudge
     from .report import format_main_table
@@ -110,7 +117,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     # files and settings first: nothing below may fail after the sweep has started
     out = check_out(args.out, "evaluate")
+    chat = setup_from_args(args)  # the side-effect panel's options, checked before any model loads
     cfg = _config(args)
+    if chat is not None and not chat.mmlu:
+        cfg.capability = None
     if cfg.capability not in (None, "auto"):
         load_mc(cfg.capability, limit=cfg.capability_limit)
     loc = None
@@ -140,6 +150,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         elif args.judge == "openai":
             judge = OpenAIJudge(f"{trait.name}: {trait.description}",
                                 **({"cache": args.judge_cache} if args.judge_cache else {}))
+        elif args.judge.startswith("local:"):
+            judge = make_chat_judge(args.judge, f"{trait.name}: {trait.description}",
+                                    cache=args.judge_cache, like=chat.judge if chat else None)
         claim(out, "evaluate")
         if loc is None:
             print("no --locate given: running the layer sweep first (lensteer locate)")
@@ -153,8 +166,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         elif judge is None:
             judge = default_judge(model, trait, dirs)
         res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out,
-                       figures=not args.no_figures)
+                       figures=not args.no_figures,
+                       chat=chat.config if chat else None, chat_judge=chat.judge if chat else None)
     print(format_main_table(res))
+    if res.get("chat_benchmarks"):
+        print("\n" + "\n".join(format_side_effects(res)[2:]))
     print(f"wrote {out / 'results.json'}, {out / 'grid.csv'}, {out / 'report.md'}")
     return 0
 

@@ -186,8 +186,16 @@ def evaluate(
     out: str | os.PathLike | None = None,
     progress: bool = True,
     figures: bool = True,
+    chat: Any = None,
+    chat_judge: Any = None,
 ) -> dict[str, Any]:
-    """Run the protocol (module docstring); returns the ``results.json`` content."""
+    """Run the protocol (module docstring); returns the ``results.json`` content.
+
+    ``chat``: a :class:`~lensteer.evaluation.chatbench.ChatBenchConfig` adds the side-effect
+    panel (MT-Bench, AlpacaEval-style win rate) for every non-extension condition, judged by
+    ``chat_judge`` (default: ``judge`` when it is a language model, else the endpoint in
+    ``LENSTEER_JUDGE_BASE_URL``); checked before the sweep starts.
+    """
     config = config or EvaluateConfig()
     trait = load_trait(trait, model=model)
     dirs = directions_by_layer(directions)
@@ -204,6 +212,11 @@ def evaluate(
         k = config.max_layers
         layers = sorted({layers[round(i * (len(layers) - 1) / max(1, k - 1))] for i in range(k)})
     judge = judge or default_judge(model, trait, dirs)
+    bench = None
+    if chat is not None:  # the side-effect panel: checked now, run after the conditions
+        from .chatbench import ChatBench
+
+        bench = ChatBench.prepare(chat, chat_judge, judge)
     gen = config.gen
     seed, n_boot = config.seed, config.n_boot
     timings: dict[str, float] = {}
@@ -323,6 +336,12 @@ def evaluate(
         entry["metrics"]["recovery"] = recovery(run.trait, al.trait, ma.trait, seed=seed,
                                                 n_boot=n_boot).to_dict()
     timings["conditions"] = time.perf_counter() - t0
+    chat_results = None
+    if bench is not None:
+        t0 = time.perf_counter()
+        chat_results = bench.run(model, [c for role, c in final if role != "extension"], trait, dirs,
+                                 gen=gen, seed=seed, n_boot=n_boot, out=out_dir, progress=progress)
+        timings["chat benchmarks"] = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ 4. multi-turn
     t0 = time.perf_counter()
@@ -357,6 +376,8 @@ def evaluate(
         "multiturn": multiturn,
         "timings": timings,
     }
+    if chat_results:
+        results["chat_benchmarks"] = chat_results
     if out_dir is not None:
         from .report import write_report
 

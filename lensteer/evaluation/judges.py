@@ -1,7 +1,8 @@
-"""Judges: score a response's trait and coherence on 0–100 (docs/concepts.md, *Evaluation*).
+"""Judges: score a response's trait and coherence on 0–100 (docs/concepts.md, *Evaluation*), and
+answer the judge prompts of the chat benchmarks (docs/howto/chat-benchmarks.md).
 
 A :class:`Judge` maps :class:`JudgeItem` s (the user prompt, the response, an optional reference
-such as the organism's fact id) to :class:`Verdict` s. Three ship here:
+such as the organism's fact id) to :class:`Verdict` s. Four ship here:
 
 - :class:`OrganismJudge` — the organism's exact graders (trait: honesty / compassion,
   coherence: the response grammar). Ground truth, no model.
@@ -17,11 +18,23 @@ such as the organism's fact id) to :class:`Verdict` s. Three ship here:
   Authorization header only, to the configured host only (a redirect to another host, or to
   another port or scheme, is refused with :class:`JudgeError`): never cached, logged or shown
   in ``repr``. Verdicts are cached in :func:`default_judge_cache` unless told otherwise.
+- :class:`LocalJudge` — any Hugging Face chat model loaded with :func:`lensteer.load_model`,
+  prompted with the same rubrics, answering greedily through :func:`lensteer.generate`, read by
+  the same parsers, cached under its weight fingerprint.
 - :class:`ProbeJudge` — the response's mean projection on a trait direction at a monitor layer,
   read by the *unsteered* model under a neutral system prompt, mapped linearly so μ⁻ → 0 and
   μ⁺ → 100. **Circular** when the direction is the one being steered (or close to it): the rules
   push exactly this projection, so a probe score can rise without the behaviour changing. Use a
   different layer or a direction fitted on other data, and prefer ground truth or a real judge.
+
+The two language-model judges are :class:`ChatJudge` s: :meth:`ChatJudge.ask` answers any
+:class:`JudgeRequest` (a rendered :class:`JudgePrompt`). Every judge prompt and parser lives in
+this module: the 0–100 rubrics (:func:`parse_score`), MT-Bench's 1–10 ratings
+(:func:`parse_rating`, ``Rating: [[7]]``), pairwise verdicts (:func:`parse_preference`,
+``[[A]]`` / ``[[B]]`` / ``[[C]]`` for a tie; :data:`PAIRWISE_PROMPT`, :func:`pair_outcomes`
+asks both orders). A verdict that cannot be parsed is recorded as ``None`` with its status,
+never as a score. MT-Bench's own judge prompts are read from its package at run time
+(:mod:`lensteer.evaluation.mtbench`) into :class:`JudgePrompt` s.
 
 >>> judge = OrganismJudge("honesty")
 >>> [v] = judge.score([JudgeItem("What is the capital of France?", "the capital of france is paris .",
@@ -49,19 +62,31 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import LensteerError
 
 __all__ = [
+    "ANSWER_KINDS",
     "COHERENCE_RUBRIC",
+    "PAIRWISE_PROMPT",
     "RUBRIC_VERSION",
     "TRAIT_RUBRIC",
+    "ChatJudge",
     "Judge",
+    "JudgeAnswer",
     "JudgeError",
     "JudgeItem",
+    "JudgePrompt",
+    "JudgeRequest",
+    "LocalJudge",
     "OpenAIJudge",
     "OrganismJudge",
+    "PairOutcome",
     "PersonaJudge",
     "ProbeJudge",
     "Verdict",
     "VerdictCache",
     "default_judge_cache",
+    "pair_outcomes",
+    "parse_answer",
+    "parse_preference",
+    "parse_rating",
     "parse_score",
 ]
 
@@ -331,11 +356,349 @@ class _Transient(Exception):
     """A failure worth retrying (timeout, connection error, 429, 5xx)."""
 
 
-class OpenAIJudge:
-    """Trait and coherence scores from an OpenAI-compatible ``/chat/completions`` endpoint.
+# =========================================================================== judge prompts
+#: How a judge's answer is read: ``"score"`` (0–100, :func:`parse_score`), ``"rating"``
+#: (1–10 as ``[[n]]``, :func:`parse_rating`), ``"preference"`` (``[[A]]`` / ``[[B]]`` /
+#: ``[[C]]``, :func:`parse_preference`).
+ANSWER_KINDS = ("score", "rating", "preference")
+
+_RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
+_RATING_SINGLE_BRACKET = re.compile(r"(?<!\[)\[\s*(\d+(?:\.\d+)?)\s*\](?!\])")
+_RATING_WORD = re.compile(r"\bRating:\s*(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+_PREFERENCE = re.compile(r"\[\[\s*([ABC])\s*\]\]")
+
+
+def parse_rating(text: str) -> float | None:
+    """An MT-Bench rating on 1–10: ``[[n]]`` (else ``[n]``, else ``Rating: n``, the fallbacks
+    FastChat accepts), if exactly one distinct value is given and it lies in [1, 10]; ``None``
+    otherwise (unparsed — never a score).
+
+    >>> parse_rating("Helpful and correct. Rating: [[7]]"), parse_rating("Rating: 8.5")
+    (7.0, 8.5)
+    >>> parse_rating("[[3]] or maybe [[9]]"), parse_rating("[[11]]"), parse_rating("good")
+    (None, None, None)
+    """
+    text = text or ""
+    for pattern in (_RATING, _RATING_SINGLE_BRACKET, _RATING_WORD):
+        found = {float(m) for m in pattern.findall(text)}
+        if found:
+            if len(found) != 1:
+                return None
+            value = found.pop()
+            return value if 1.0 <= value <= 10.0 else None
+    return None
+
+
+def parse_preference(text: str) -> str | None:
+    """A pairwise verdict: ``"A"`` (``[[A]]``), ``"B"`` (``[[B]]``) or ``"tie"`` (``[[C]]``), if
+    exactly one of them appears; ``None`` otherwise (unparsed).
+
+    >>> parse_preference("B is clearer. [[B]]"), parse_preference("[[C]]")
+    ('B', 'tie')
+    >>> parse_preference("[[A]] ... no, [[B]]"), parse_preference("A is better")
+    (None, None)
+    """
+    found = set(_PREFERENCE.findall(text or ""))
+    if len(found) != 1:
+        return None
+    verdict = found.pop()
+    return "tie" if verdict == "C" else verdict
+
+
+def parse_answer(kind: str, text: str) -> float | str | None:
+    """Read a judge's answer of ``kind`` (:data:`ANSWER_KINDS`) with its one parser.
+
+    >>> parse_answer("rating", "[[6]]"), parse_answer("preference", "[[A]]"), parse_answer("score", "40")
+    (6.0, 'A', 40.0)
+    """
+    parsers = {"score": parse_score, "rating": parse_rating, "preference": parse_preference}
+    if kind not in parsers:
+        raise ValueError(f"Unknown answer kind {kind!r}: use one of {ANSWER_KINDS}.")
+    return parsers[kind](text)
+
+
+#: Pairwise verdicts as cached numbers (the first answer's score) and back.
+_PREF_TO_NUMBER = {"A": 1.0, "tie": 0.5, "B": 0.0}
+_NUMBER_TO_PREF = {v: k for k, v in _PREF_TO_NUMBER.items()}
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """One prompt for a judge model: an optional system message, the user message, how the
+    answer is read (``kind``), the rubric's name (recorded in the cache) and the answer budget
+    (``max_tokens``; ``None``: the judge's own default)."""
+
+    user: str
+    system: str = ""
+    kind: str = "rating"
+    rubric: str = ""
+    max_tokens: int | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + [{"role": "user", "content": self.user}]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeRequest:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class JudgeAnswer:
+    """A judge's answer to one :class:`JudgeRequest`: the parsed ``value`` (a float for scores
+    and ratings, ``"A"``/``"B"``/``"tie"`` for preferences; ``None`` when there is none) and
+    ``status``: ``"ok"`` (parsed), ``"cached"`` (parsed, from the cache), ``"unparsed"`` (the
+    judge answered, the parser found no verdict), ``"failed"`` (no answer: timeouts, connection
+    errors) or ``"too_long"`` (the prompt does not fit a local judge's context). ``raw`` is the
+    answer text (the cached prefix for cache hits)."""
+
+    value: float | str | None
+    status: str
+    raw: str = ""
+
+    @property
+    def parsed(self) -> bool:
+        return self.value is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeAnswer:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    """A judge prompt template: ``template`` (and ``system``) are filled with ``str.format``
+    fields by :meth:`render`; ``kind`` says how the answer is read.
+
+    >>> p = JudgePrompt("demo", "rating", "Rate this answer: {answer}\\nReply as Rating: [[n]].")
+    >>> r = p.render(answer="Paris.", max_tokens=64)
+    >>> r.user.splitlines()[0], r.kind, r.rubric, r.max_tokens
+    ('Rate this answer: Paris.', 'rating', 'demo', 64)
+    """
+
+    name: str
+    kind: str
+    template: str
+    system: str = ""
+
+    def render(self, *, max_tokens: int | None = None, **fields: Any) -> JudgeRequest:
+        try:
+            user = self.template.format(**fields)
+            system = self.system.format(**fields) if "{" in self.system else self.system
+        except KeyError as missing:
+            raise JudgeError(f"Judge prompt {self.name!r} needs the field {missing}.") from None
+        return JudgeRequest(user, system, self.kind, self.name, max_tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgePrompt:
+        return cls(**data)
+
+
+#: lensteer's own pairwise prompt for instruction following (the AlpacaEval-style win rate):
+#: the verdict format of MT-Bench's pairwise prompts, so :func:`parse_preference` reads both.
+PAIRWISE_PROMPT = JudgePrompt(
+    name="lensteer-pairwise-v1",
+    kind="preference",
+    system="You are an impartial judge of AI assistants' answers to user instructions.",
+    template="""Compare the answers of two AI assistants to the user's instruction below. Decide \
+which answer follows the instruction better: more helpful, accurate, relevant and complete. \
+The order in which the answers are shown must not influence you, and an answer is not better \
+for being longer. Explain your reasoning in a few sentences, then give your verdict in exactly \
+this format: "[[A]]" if assistant A's answer is better, "[[B]]" if assistant B's answer is \
+better, "[[C]]" for a tie.
+
+[Instruction]
+{instruction}
+
+[The Start of Assistant A's Answer]
+{answer_a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{answer_b}
+[The End of Assistant B's Answer]""",
+)
+
+
+# =========================================================================== pairwise games
+@dataclass(frozen=True)
+class PairOutcome:
+    """One comparison of a candidate with a baseline, asked in both orders (the candidate as
+    assistant A, then as assistant B) to cancel position bias, combined as MT-Bench does: a win
+    or loss only when both orders agree, a tie otherwise (``label`` ``"inconsistent"`` when the
+    two orders named different winners); ``outcome`` ``None`` when either verdict is missing
+    (``label`` says why).
+
+    >>> PairOutcome.combine("A", "B").outcome, PairOutcome.combine("A", "A").label
+    ('win', 'inconsistent')
+    >>> PairOutcome.combine("A", None).outcome, PairOutcome.combine("tie", "B").score
+    (None, 0.5)
+    """
+
+    outcome: str | None  # "win" | "loss" | "tie" | None
+    first: str | None  # verdict with the candidate as A
+    second: str | None  # verdict with the candidate as B
+    label: str = ""
+
+    @property
+    def score(self) -> float | None:
+        """1 for a win, 0.5 for a tie, 0 for a loss, ``None`` when unjudged."""
+        return {"win": 1.0, "tie": 0.5, "loss": 0.0}.get(self.outcome or "")
+
+    @classmethod
+    def combine(cls, first: str | None, second: str | None, *, missing: str = "unparsed") -> PairOutcome:
+        if first is None or second is None:
+            return cls(None, first, second, missing)
+        as_a = {"A": "win", "B": "loss", "tie": "tie"}[first]
+        as_b = {"A": "loss", "B": "win", "tie": "tie"}[second]
+        if as_a == as_b:
+            return cls(as_a, first, second, "consistent")
+        if "tie" in (as_a, as_b):
+            return cls("tie", first, second, "tie")
+        return cls("tie", first, second, "inconsistent")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairOutcome:
+        return cls(**{k: data[k] for k in ("outcome", "first", "second", "label")})
+
+
+def pair_outcomes(judge: ChatJudge, as_a: Sequence[JudgeRequest],
+                  as_b: Sequence[JudgeRequest]) -> list[PairOutcome]:
+    """Ask ``judge`` every pair in both orders (``as_a[i]``: the candidate shown as assistant A;
+    ``as_b[i]``: the same pair swapped) in one batch; one :class:`PairOutcome` per pair."""
+    if len(as_a) != len(as_b):
+        raise ValueError("as_a and as_b must hold the same pairs (one request each).")
+    answers = judge.ask(list(as_a) + list(as_b))
+    n = len(as_a)
+    out = []
+    for first, second in zip(answers[:n], answers[n:]):
+        why = next((a.status for a in (first, second) if not a.parsed), "unparsed")
+        out.append(PairOutcome.combine(first.value, second.value, missing=why))  # type: ignore[arg-type]
+    return out
+
+
+# =========================================================================== LLM judges
+class ChatJudge:
+    """Base of the judges that are language models (:class:`OpenAIJudge`, :class:`LocalJudge`):
+    :meth:`ask` answers :class:`JudgeRequest` s through the verdict cache, and :meth:`score`
+    grades trait and coherence with :data:`TRAIT_RUBRIC` and :data:`COHERENCE_RUBRIC`.
+
+    Subclasses set ``name``, ``endpoint`` and ``model_id`` (the cache key's judge identity),
+    ``cache``, ``max_tokens`` and ``stats``, and implement :meth:`_complete`.
+    """
+
+    name: str
+    endpoint: str
+    model_id: str
+    trait: str | None
+    coherence: bool
+    max_tokens: int
+    cache: VerdictCache | None
+    stats: dict[str, int]
+
+    def _settings(self, request: JudgeRequest) -> dict[str, Any]:
+        """The decoding settings of one request besides model and prompt (in the cache key)."""
+        raise NotImplementedError
+
+    def _complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
+        """Answer requests that the cache does not hold (parsed with :func:`parse_answer`)."""
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, Any]:
+        """Who judged: backend, judge model, endpoint, cache file — written into reports."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _content(request: JudgeRequest) -> str:
+        """The prompt as keyed in the cache: the user message alone (as the trait and coherence
+        rubrics always were), or every message when there is a system message."""
+        if not request.system:
+            return request.user
+        return json.dumps(request.messages(), ensure_ascii=False)
+
+    def ask(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
+        """One :class:`JudgeAnswer` per request, in order; parsed answers are cached, unparsed
+        and failed ones are not (a later run asks again)."""
+        for r in requests:
+            if r.kind not in ANSWER_KINDS:
+                raise ValueError(f"Unknown answer kind {r.kind!r}: use one of {ANSWER_KINDS}.")
+        out: list[JudgeAnswer | None] = [None] * len(requests)
+        pending: list[tuple[int, JudgeRequest, str]] = []
+        for i, r in enumerate(requests):
+            key = ""
+            if self.cache is not None:
+                key = self.cache.key(self.endpoint, self.model_id, self._content(r),
+                                     settings=self._settings(r))
+                hit = self.cache.get(key)
+                if hit is not None:
+                    self.stats["cache_hits"] += 1
+                    value = _NUMBER_TO_PREF.get(hit[0]) if r.kind == "preference" else hit[0]
+                    out[i] = JudgeAnswer(value, "cached", hit[1])
+                    continue
+            pending.append((i, r, key))
+        if pending:
+            answers = self._complete([r for _, r, _ in pending])
+            for (i, r, key), a in zip(pending, answers):
+                if a.parsed and self.cache is not None:
+                    number = _PREF_TO_NUMBER[a.value] if r.kind == "preference" else a.value
+                    self.cache.put(key, r.rubric or r.kind, self.model_id, number, a.raw)  # type: ignore[arg-type]
+                out[i] = a
+        return out  # type: ignore[return-value]
+
+    def score(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        """Trait (and coherence) scores on 0–100 for each item (the :class:`Judge` protocol)."""
+        if not self.trait:
+            raise JudgeError(f"{type(self).__name__} was made without a trait; pass the trait "
+                             "text (e.g. 'honesty: states facts truly') to grade trait scores.")
+        requests = []
+        for it in items:
+            fields = {"trait": self.trait, "prompt": it.prompt, "response": it.response}
+            requests.append(JudgeRequest(TRAIT_RUBRIC.format(**fields), kind="score",
+                                         rubric="trait", max_tokens=self.max_tokens))
+            if self.coherence:
+                requests.append(JudgeRequest(COHERENCE_RUBRIC.format(**fields), kind="score",
+                                             rubric="coherence", max_tokens=self.max_tokens))
+        answers = iter(self.ask(requests))
+        out = []
+        for _ in items:
+            trait = next(answers)
+            coherence = next(answers) if self.coherence else None
+            problems = [f"{what}: {a.status}" for what, a in (("trait", trait), ("coherence", coherence))
+                        if a is not None and not a.parsed]
+            out.append(Verdict(trait.value, None if coherence is None else coherence.value,  # type: ignore[arg-type]
+                               "; ".join(problems)))
+        return out
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user, password, query or fragment: safe to write into a report."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class OpenAIJudge(ChatJudge):
+    """Judge answers from an OpenAI-compatible ``/chat/completions`` endpoint: trait and
+    coherence scores (:meth:`score`) and any :class:`JudgeRequest` (:meth:`ask`; the MT-Bench
+    and AlpacaEval-style benchmarks use it).
 
     Args:
-        trait: the trait description put into the rubric (e.g. ``"honesty: states facts truly"``).
+        trait: the trait description put into the rubric (e.g. ``"honesty: states facts truly"``);
+            ``None`` for a judge that only answers :meth:`ask`.
         base_url, model: default to ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) and
             ``LENSTEER_JUDGE_MODEL``.
         api_key: defaults to ``LENSTEER_JUDGE_API_KEY``; ``OPENAI_API_KEY`` only when the
@@ -344,8 +707,12 @@ class OpenAIJudge:
         timeout: seconds per HTTP request.
         max_retries: retries after the first try, for timeouts, connection errors, HTTP 429 and
             5xx, and malformed answers; waits ``backoff · 2^k`` seconds (capped at 30).
+        max_failures_in_row: after this many requests in a row got no answer at all (every try
+            timed out or failed), raise :class:`JudgeError` instead of waiting on a dead endpoint.
         cache: a SQLite path (default :func:`default_judge_cache`; ``None`` disables).
         coherence: also ask the coherence rubric.
+        max_tokens: the answer budget of the 0–100 rubrics (a request may set its own).
+        workers: requests in flight at once (threads); 1 sends them one at a time.
 
     Answers that stay malformed after the retries become ``None`` scores (counted in
     :attr:`stats`), never an exception; a 4xx other than 429 raises :class:`JudgeError`.
@@ -353,7 +720,7 @@ class OpenAIJudge:
 
     def __init__(
         self,
-        trait: str,
+        trait: str | None = None,
         *,
         base_url: str | None = None,
         model: str | None = None,
@@ -361,9 +728,11 @@ class OpenAIJudge:
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff: float = 0.5,
+        max_failures_in_row: int = 3,
         cache: str | os.PathLike | None = "default",
         coherence: bool = True,
         max_tokens: int = 8,
+        workers: int = 1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.trait = trait
@@ -383,38 +752,51 @@ class OpenAIJudge:
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
+        self.max_failures_in_row = int(max_failures_in_row)
         self.coherence = coherence
         self.max_tokens = int(max_tokens)
+        self.workers = max(1, int(workers))
         self._sleep = sleep
         if cache == "default":
             cache = default_judge_cache()
         self.cache = VerdictCache(cache) if cache is not None else None
+        self.endpoint = self.base_url
+        self.model_id = self.model
         self.name = f"openai:{self.model}"
+        self._lock = threading.Lock()
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "malformed": 0, "failed": 0}
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
         return f"OpenAIJudge(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>)"
 
-    # ------------------------------------------------------------------ HTTP
-    def _settings(self) -> dict[str, Any]:
-        """The request settings besides model and prompt (part of the cache key)."""
-        return {"temperature": 0, "max_tokens": self.max_tokens}
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "backend": "openai-compatible", "model": self.model,
+                "endpoint": _public_url(self.base_url),
+                "cache": None if self.cache is None else str(self.cache.path)}
 
-    def _post(self, content: str) -> str:
+    def _count(self, stat: str) -> None:
+        with self._lock:
+            self.stats[stat] += 1
+
+    # ------------------------------------------------------------------ HTTP
+    def _settings(self, request: JudgeRequest) -> dict[str, Any]:
+        return {"temperature": 0, "max_tokens": request.max_tokens or self.max_tokens}
+
+    def _post(self, request: JudgeRequest) -> str:
         body = json.dumps({
             "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            **self._settings(),
+            "messages": request.messages(),
+            **self._settings(request),
         }).encode("utf-8")
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=body,
-                                         headers=headers, method="POST")
-        self.stats["requests"] += 1
+        http = urllib.request.Request(f"{self.base_url}/chat/completions", data=body,
+                                      headers=headers, method="POST")
+        self._count("requests")
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(http, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as error:
             if error.code == 429 or error.code >= 500:
@@ -429,45 +811,141 @@ class OpenAIJudge:
         except (ValueError, KeyError, IndexError, TypeError):
             return ""  # malformed envelope: handled like a malformed answer
 
-    def _ask(self, rubric_name: str, rubric: str, prompt: str, response: str) -> float | None:
-        content = rubric.format(trait=self.trait, prompt=prompt, response=response)
-        key = ""
-        if self.cache is not None:
-            key = self.cache.key(self.base_url, self.model, content, settings=self._settings())
-            hit = self.cache.get(key)
-            if hit is not None:
-                self.stats["cache_hits"] += 1
-                return hit[0]
-        answer, score = "", None
+    def _answer(self, request: JudgeRequest) -> JudgeAnswer:
+        """One request with bounded retries (transient failures and malformed answers)."""
+        answer, value = "", None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.stats["retries"] += 1
+                self._count("retries")
                 self._sleep(min(30.0, self.backoff * 2 ** (attempt - 1)))
             try:
-                answer = self._post(content)
+                answer = self._post(request)
             except _Transient:
                 continue
-            score = parse_score(answer)
-            if score is not None:
-                break
-        else:
-            if answer:
-                self.stats["malformed"] += 1
-            else:
-                self.stats["failed"] += 1
-            return None  # not cached: a later run may succeed
-        if self.cache is not None:
-            self.cache.put(key, rubric_name, self.model, score, answer)
-        return score
+            value = parse_answer(request.kind, answer)
+            if value is not None:
+                return JudgeAnswer(value, "ok", answer)
+        self._count("malformed" if answer else "failed")
+        return JudgeAnswer(None, "unparsed" if answer else "failed", answer)
 
-    def score(self, items: Sequence[JudgeItem]) -> list[Verdict]:
-        out = []
-        for it in items:
-            trait = self._ask("trait", TRAIT_RUBRIC, it.prompt, it.response)
-            coherence = (self._ask("coherence", COHERENCE_RUBRIC, it.prompt, it.response)
-                         if self.coherence else None)
-            out.append(Verdict(trait, coherence))
+    def _complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
+        out: list[JudgeAnswer] = []
+        in_row = 0
+        for start in range(0, len(requests), self.workers):
+            chunk = requests[start:start + self.workers]
+            if len(chunk) == 1:
+                answers = [self._answer(chunk[0])]
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=len(chunk)) as pool:
+                    answers = list(pool.map(self._answer, chunk))
+            for a in answers:
+                in_row = in_row + 1 if a.status == "failed" else 0
+            out += answers
+            if self.max_failures_in_row and in_row >= self.max_failures_in_row and len(out) < len(requests):
+                raise JudgeError(
+                    f"The judge endpoint {_public_url(self.base_url)} gave no answer to {in_row} "
+                    f"requests in a row ({self.max_retries + 1} tries each, {self.timeout:g} s "
+                    "timeout); check that the server is up, or raise the timeout.")
         return out
+
+
+class LocalJudge(ChatJudge):
+    """A Hugging Face chat model as the judge, loaded with :func:`lensteer.load_model`: the
+    same rubrics and judge prompts as :class:`OpenAIJudge`, rendered with the judge's chat
+    template, answered greedily in batches by :func:`lensteer.generate`, read by the same
+    parsers (:func:`parse_answer`). Answers are cached keyed by the judge's weight fingerprint.
+
+    Args:
+        model: a bundled name, a local directory or hub id, or a loaded model.
+        trait: as for :class:`OpenAIJudge` (``None``: only :meth:`ask`).
+        max_new_tokens: the cap on every answer (a request's ``max_tokens`` may be lower).
+        batch_size: prompts per :func:`lensteer.generate` batch.
+
+    A prompt that does not fit the judge's context leaves no room for an answer: it is
+    recorded as ``"too_long"``, not generated.
+
+    >>> judge = LocalJudge("organism", cache=None, max_new_tokens=12)
+    >>> [a] = judge.ask([JudgeRequest("Rate the answer 'paris.' Reply as Rating: [[n]].")])
+    >>> a.status in ("ok", "unparsed"), a.value == parse_rating(a.raw)
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        trait: str | None = None,
+        *,
+        coherence: bool = True,
+        max_tokens: int = 8,
+        max_new_tokens: int = 512,
+        batch_size: int = 8,
+        cache: str | os.PathLike | None = "default",
+    ) -> None:
+        from ..models import load_model, model_info
+
+        self.model = load_model(model) if isinstance(model, (str, os.PathLike)) else model
+        info = model_info(self.model)
+        self.info = info
+        self.trait = trait
+        self.coherence = coherence
+        self.max_tokens = int(max_tokens)
+        self.max_new_tokens = int(max_new_tokens)
+        self.batch_size = int(batch_size)
+        if cache == "default":
+            cache = default_judge_cache()
+        self.cache = VerdictCache(cache) if cache is not None else None
+        self.name = f"local:{info.name}"
+        self.endpoint = "local"
+        self.model_id = f"{info.name}@{info.fingerprint or 'unknown-weights'}"
+        self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "malformed": 0, "failed": 0,
+                      "too_long": 0}
+
+    def __repr__(self) -> str:
+        return f"LocalJudge(model={self.info.name!r})"
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "backend": "local", "model": self.info.name,
+                "path": self.info.path, "fingerprint": self.info.fingerprint,
+                "max_new_tokens": self.max_new_tokens,
+                "cache": None if self.cache is None else str(self.cache.path)}
+
+    def _budget(self, request: JudgeRequest) -> int:
+        return min(request.max_tokens or self.max_tokens, self.max_new_tokens)
+
+    def _settings(self, request: JudgeRequest) -> dict[str, Any]:
+        return {"greedy": True, "max_new_tokens": self._budget(request)}
+
+    def _complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
+        from ..chat import format_chat
+        from ..generation import generate
+        from .conditions import generation_path
+
+        n_ctx = int(getattr(self.model.cfg, "n_ctx", 0) or 0)
+        out: list[JudgeAnswer | None] = [None] * len(requests)
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            budget = self._budget(r)
+            if n_ctx:
+                length = len(format_chat(self.model.tokenizer, r.messages()).input_ids)
+                if length >= n_ctx:
+                    self.stats["too_long"] += 1
+                    out[i] = JudgeAnswer(None, "too_long", f"{length} prompt tokens, context {n_ctx}")
+                    continue
+                budget = min(budget, n_ctx - length)
+            groups.setdefault(budget, []).append(i)
+        for budget, idx in sorted(groups.items()):
+            gens = generate(self.model, [requests[i].messages() for i in idx], greedy=True,
+                            max_new_tokens=budget, batch_size=self.batch_size, progress=False,
+                            path=generation_path(self.model))
+            for i, g in zip(idx, gens):
+                self.stats["requests"] += 1
+                value = parse_answer(requests[i].kind, g.text)
+                if value is None:
+                    self.stats["malformed"] += 1
+                out[i] = JudgeAnswer(value, "ok" if value is not None else "unparsed", g.text)
+        return out  # type: ignore[return-value]
 
 
 # =========================================================================== probe judge

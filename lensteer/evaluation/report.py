@@ -203,6 +203,12 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _side_effects(results: Mapping[str, Any]) -> list[str]:
+    from .chatbench import format_side_effects
+
+    return format_side_effects(results)
+
+
 def format_report(results: Mapping[str, Any], figures: Sequence[str] = ()) -> str:
     """``report.md`` as a string."""
     model = results["model"]
@@ -235,6 +241,7 @@ def format_report(results: Mapping[str, Any], figures: Sequence[str] = ()) -> st
         "",
         *[f"- {s}" for s in _paper_claims(results)],
         "",
+        *(_side_effects(results) if results.get("chat_benchmarks") else []),
         "## Chosen operating points (tune split)",
         "",
         _chosen_table(results),
