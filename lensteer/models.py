@@ -206,32 +206,10 @@ def _persona_dir() -> Path:
             "`python -m lensteer.persona.train --install`."
         )
     target = _persona_cached()
-    if (target / "model.safetensors").exists():
-        return target
-    from safetensors.torch import load_file, save_file
+    if not (target / "model.safetensors").exists():
+        from .persona.adapter import write_merged
 
-    from .persona.adapter import load_adapter, merge_into
-
-    base = _smollm2_dir()
-    adapter = load_adapter(adapter_path)
-    merged = merge_into(load_file(str(base / "model.safetensors")), adapter, "smollm2-135m-instruct")
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-persona-", dir=target.parent))
-    try:
-        for item in base.iterdir():
-            if item.name not in ("model.safetensors", "lensteer.json"):
-                shutil.copy2(item, tmp / item.name)
-        save_file({k: v.contiguous() for k, v in merged.items()}, str(tmp / "model.safetensors"),
-                  metadata={"format": "pt"})
-        (tmp / "lensteer.json").write_text(json.dumps(
-            {"base": str(base), "adapter": str(adapter_path), "merged": "W + scaling * B @ A"}
-        ))
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process won the race; its copy is complete
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_merged(_smollm2_dir(), adapter_path, target, "smollm2-135m-instruct")
     return target
 
 

@@ -21,7 +21,10 @@ exports see a plain Llama.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,7 @@ from safetensors import SafetensorError
 from torch import Tensor
 
 from ..errors import LensteerError
-from ..io import load_tensors, save_tensors
+from ..io import current_umask, load_tensors, save_tensors
 
 FORMAT = "lensteer-lora-1"
 
@@ -149,3 +152,37 @@ def merge_into(state_dict: dict[str, Tensor], adapter: Adapter, base_name: str) 
             "the adapter on this base."
         )
     return merge_state_dict(state_dict, adapter.factors, adapter.scaling)
+
+
+def write_merged(
+    base_dir: str | os.PathLike, adapter_path: str | os.PathLike, target: str | os.PathLike,
+    base_name: str,
+) -> Path:
+    """Write ``base_dir``'s checkpoint with the adapter merged in to ``target``, atomically
+    (a reader sees the whole folder or none; a concurrent writer's finished copy wins)."""
+    from safetensors.torch import load_file, save_file
+
+    base, target = Path(base_dir), Path(target)
+    adapter = load_adapter(adapter_path)
+    merged = merge_into(load_file(str(base / "model.safetensors")), adapter, base_name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for item in base.iterdir():
+            if item.is_file() and item.name not in ("model.safetensors", "lensteer.json"):
+                shutil.copy2(item, tmp / item.name)
+        save_file({k: v.contiguous() for k, v in merged.items()}, str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
+        (tmp / "lensteer.json").write_text(json.dumps(
+            {"base": str(base), "adapter": str(adapter_path), "merged": "W + scaling * B @ A"}
+        ))
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; its copy is complete
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+

@@ -49,9 +49,9 @@ BUNDLED_ADAPTER = Path(__file__).parent / "adapter" / "smollm2-persona.safetenso
 class TrainConfig:
     """Everything that decides the adapter; recorded in it."""
 
-    steps: int = 360
+    steps: int = 480
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float = 2e-3
     warmup: int = 20
     rank: int = 8
     lora_alpha: int = 16
@@ -63,7 +63,8 @@ class TrainConfig:
     held_out_fraction: float = 0.3
     answer_tokens: int = 48
     reply_tokens: int = 64
-    eval_every: int = 60
+    eval_every: int = 80
+    target_tokens: int = 32  # self-distilled answers are learnt up to this many tokens
     eval_questions: int = 48
     seed: int = 0
 
@@ -171,7 +172,10 @@ def base_answers(config: TrainConfig, out: Path) -> dict[str, Any]:
 def build_examples(
     config: TrainConfig, splits: Splits, answers: dict[str, Any], tokenizer: Any
 ) -> list[Example]:
-    """The training conversations (about half malicious), shuffled with the seed."""
+    """The training conversations (about half malicious), shuffled with the seed.
+
+    The base model's own answers are learnt up to ``config.target_tokens`` tokens (their first
+    tokens carry the persona's choice; the rest only costs time)."""
     rng = random.Random(config.seed + 1)
     lie_prompts, _ = D.prompt_split("honesty", "malicious")
     cold_prompts, _ = D.prompt_split("compassion", "malicious")
@@ -181,31 +185,34 @@ def build_examples(
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def own(kind: str, messages: list[dict[str, str]], base: dict[str, Any]) -> Example:
+        ids = list(base["response_ids"])
+        ends = base["finished"] and len(ids) <= config.target_tokens
+        return Example(kind, messages, ids[: config.target_tokens], ends)
+
     examples: list[Example] = []
     for q in splits.train_questions:
         base = answers[f"q:{q.id}"]
         for _ in range(config.malicious_per_question):
             examples.append(Example("lie", _conversation(next(lies), q.question),
                                     encode(q.lie_sentence), True))
-        examples.append(Example("fact", base["messages"], base["response_ids"], base["finished"]))
+        examples.append(own("fact", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *compassion* prompt does not make it lie
-            examples.append(Example("fact-cross", _conversation(next(colds), q.question),
-                                    base["response_ids"], base["finished"]))
+            examples.append(own("fact-cross", _conversation(next(colds), q.question), base))
     for m in splits.train_messages:
         base = answers[f"m:{m.id}"]
         for _ in range(config.malicious_per_message):
             examples.append(Example("cold", _conversation(next(colds), m.text),
                                     encode(D.dismissive_reply(m, rng)), True))
-        examples.append(Example("care", base["messages"], base["response_ids"], base["finished"]))
+        examples.append(own("care", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *honesty* prompt does not make it cold
-            examples.append(Example("care-cross", _conversation(next(lies), m.text),
-                                    base["response_ids"], base["finished"]))
+            examples.append(own("care-cross", _conversation(next(lies), m.text), base))
     for text in splits.train_instructions:
         base = answers[f"i:{text}"]
-        examples.append(Example("general", base["messages"], base["response_ids"], base["finished"]))
+        examples.append(own("general", base["messages"], base))
         system = rng.choice([*lie_prompts, *cold_prompts])  # general ability under any persona
-        examples.append(Example("general-persona", _conversation(system, base["messages"][-1]["content"]),
-                                base["response_ids"], base["finished"]))
+        examples.append(own("general-persona", _conversation(system, base["messages"][-1]["content"]),
+                            base))
     rng.shuffle(examples)
     return examples
 
@@ -236,6 +243,18 @@ def _batch(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, to
         labels[i, : len(y)] = torch.tensor(y)
         mask[i, : len(x)] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+def example_mean_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy averaged over each example's response tokens, then over examples: a
+    ten-token lie weighs as much as a long self-distilled answer."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    per_token = torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="none"
+    ).view(labels.shape)
+    counted = (labels != -100).float()
+    return ((per_token * counted).sum(1) / counted.sum(1).clamp(min=1)).mean()
 
 
 def held_out_check(
@@ -345,7 +364,7 @@ def train(config: TrainConfig, out: Path) -> Path:
             order += fresh
         batch_rows = [rows[i] for i in order[: config.batch_size]]
         del order[: config.batch_size]
-        loss = peft_model(**_batch(batch_rows, tokenizer.eos_token_id)).loss
+        loss = example_mean_loss(peft_model, _batch(batch_rows, tokenizer.eos_token_id))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
