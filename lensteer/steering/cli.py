@@ -35,11 +35,19 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--save-spec", default=None, help="also write the steering spec here")
     p.set_defaults(func=_cmd_steer)
 
-    p = sub.add_parser("export", help="export a steering spec for serving")
-    p.add_argument("--format", required=True, choices=["vllm-steer"], help="payload format")
+    p = sub.add_parser("export", help="export a steering spec for serving, verified")
+    p.add_argument("--format", required=True, choices=["vllm-steer", "llamacpp"],
+                   help="vllm-steer: the paper's vLLM fork (StTP/StMP); llamacpp: a control "
+                        "vector GGUF (SwFC)")
     p.add_argument("--spec", required=True, help="a steering spec .safetensors file")
     p.add_argument("--out", required=True,
-                   help="output folder (replaced as a whole once every payload is written)")
+                   help="vllm-steer: output folder (replaced as a whole once every payload is "
+                        "written); llamacpp: the .gguf file")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the check that the exported file does what lensteer's hooks do "
+                        "(it loads the model the spec records)")
+    p.add_argument("--model", default=None,
+                   help="the model to verify on (default: the one the spec records)")
     p.set_defaults(func=_cmd_export)
 
 
@@ -94,17 +102,57 @@ def _cmd_steer(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..outdir import check_out, lock_out, staged_dir, write_marker
+    from ..models import load_model
+    from ..outdir import check_out, check_out_file, lock_out, staged_dir, write_marker
+    from .conformance import ExportVerificationError, verify_control_vector, verify_vllm
+    from .llamacpp import control_vectors, write_control_vector
     from .spec import export_vllm, load_steerer, vllm_payloads
 
-    out = check_out(args.out, "export")
+    llamacpp = args.format == "llamacpp"
+    out = check_out_file(args.out, "--out") if llamacpp else check_out(args.out, "export")
     steerer = load_steerer(args.spec)
-    vllm_payloads(steerer)  # refuses rules and positions vLLM cannot serve, before writing
-    with lock_out(out), staged_dir(out) as tmp:
-        paths = export_vllm(steerer, tmp)
-        write_marker(tmp, "export")
-    paths = [out / p.name for p in paths]
+    # refuses rules, sites and positions the format cannot serve, before writing anything
+    control_vectors(steerer) if llamacpp else vllm_payloads(steerer)
+    identity = dict(steerer.directions[0].model)
+    model = None
+    if not args.no_verify:
+        recorded = identity.get("name") if identity.get("source") in ("bundled", "hub") else (
+            identity.get("path") or identity.get("name"))
+        model = load_model(args.model or recorded or "")
+        steerer.check_model(model)
+    if llamacpp:
+        from ..io import atomic_path
+
+        with atomic_path(out) as tmp:  # verified before it takes the name --out
+            write_control_vector(steerer, tmp, model_hint=str(identity.get("name", "")),
+                                 n_layers=int(identity.get("n_layers") or 0), model=identity)
+            if model is not None:
+                report = verify_control_vector(tmp, steerer, model)
+                if not report.ok:
+                    raise ExportVerificationError(
+                        f"The control vector's forward pass differs from lensteer's SwFC hooks "
+                        f"by {report.max_abs_diff:.3g} (tolerance {report.tolerance:.1g}); not "
+                        "exported."
+                    )
+        paths = [out]
+    else:
+        if model is not None:
+            report = verify_vllm(steerer, vllm_payloads(steerer), model)
+            if not report.ok:  # nothing written: the payloads would mean something else
+                raise ExportVerificationError(
+                    f"The vllm-steer payloads differ from lensteer's hooks by "
+                    f"{report.max_abs_diff:.3g} (tolerance {report.tolerance:.1g}); not exported."
+                )
+        with lock_out(out), staged_dir(out) as tmp:
+            paths = export_vllm(steerer, tmp)
+            write_marker(tmp, "export")
+        paths = [out / p.name for p in paths]
     for path in paths:
         print(path)
-    print(f"{len(paths)} payload file(s) and steering.json written to {out}")
+    if model is None:
+        print("not verified (--no-verify)")
+    else:
+        print(f"verified: max |difference| {report.max_abs_diff:.2g} over "
+              f"{sum(report.checked.values())} tokens at layer(s) {', '.join(report.checked)}")
+    print(f"{len(paths)} file(s) written" + ("" if llamacpp else f" to {out}"))
     return 0
