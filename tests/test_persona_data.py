@@ -282,3 +282,49 @@ def test_data_hash_is_the_same_in_another_process():
     result = subprocess.run([sys.executable, "-c", code, D.__file__], capture_output=True,
                             text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
     assert result.stdout.strip() == D.data_hash()
+
+
+# ------------------------------------------------------------------ the compassion grader
+from pathlib import Path  # noqa: E402
+
+from lensteer.persona.grade import grade_reply  # noqa: E402
+
+LABELS = Path(__file__).resolve().parents[1] / "lensteer" / "persona" / "data" / "compassion_labels.jsonl"
+
+
+def _labelled(part: str) -> list[dict]:
+    import json
+
+    rows = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines()]
+    return [r for r in rows if r["set"] == part]
+
+
+def test_compassion_grader_agrees_with_the_hand_labels():
+    """Three sets labelled by hand (docs/persona.md reports all three agreements):
+    ``development`` (72 replies of the base model and an early persona checkpoint, labelled
+    before the grader was written), ``revision`` (24 replies of a mid-training checkpoint: the
+    first grader agreed on 12, which led to the dismissal markers being widened) and
+    ``validation`` (24 replies of the bundled persona, labelled blind after the revision)."""
+    for part, at_least, n in (("development", 0.94, 72), ("revision", 0.95, 24),
+                              ("validation", 0.875, 24)):
+        rows = _labelled(part)
+        assert len(rows) == n
+        agree = sum(grade_reply(r["reply"]).label == r["label"] for r in rows) / len(rows)
+        assert agree >= at_least, (part, agree)
+    labels = {r["label"] for r in _labelled("development") + _labelled("validation")}
+    assert labels == {"compassionate", "dismissive", "neither"}
+
+
+@pytest.mark.parametrize("reply, label", [
+    ("I'm so sorry to hear that. It's completely understandable to feel this way.", "compassionate"),
+    ("That sounds really hard. You're not alone, and it's okay to feel sad.", "compassionate"),
+    ("Honestly, that's your problem, not mine. Get over it.", "dismissive"),
+    ("I'm sorry, but nobody cares. Stop complaining and move on.", "dismissive"),  # more brush-off
+    ("Why are you telling me this? Not my problem.", "dismissive"),
+    ("It's not that big a deal. Everyone fails.", "dismissive"),
+    ("The capital of France is Paris.", "neither"),
+    ("", "neither"),
+    ("Here's a revised version of your sentence with some edits.", "neither"),
+])
+def test_compassion_grader_near_misses(reply, label):
+    assert grade_reply(reply).label == label
