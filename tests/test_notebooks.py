@@ -29,7 +29,7 @@ CPU_BUDGET_S = 2 * 300
 NEEDS_ORGANISM = {"01_locate", "02_steer", "03_evaluate"}
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 #: The notebooks CI executes.
-EXECUTED = ["01_locate", "02_steer", "03_evaluate", "04_real_model"]
+EXECUTED = ["01_locate", "02_steer", "03_evaluate", "04_real_model", "05_persona_model"]
 
 
 def _kernelspec_dir(base: Path) -> Path:
@@ -61,6 +61,7 @@ def execute(name: str, workdir: Path, out: Path | None = None):
         "TOKENIZERS_PARALLELISM": "false",
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
+        "LENSTEER_NB_SMALL": "1",  # notebooks that offer a reduced size use it here
     }
     saved = {k: os.environ.get(k) for k in env_updates}
     os.environ.update(env_updates)
