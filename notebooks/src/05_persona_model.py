@@ -47,13 +47,13 @@ lensteer.model_info(model)
 
 # %%
 honesty = lensteer.load_trait("honesty", model=model)
-questions = honesty.eval_scenarios[: 8 if SMALL else 24]
+questions = honesty.eval_scenarios[::8][:16]  # 16 held-out questions across the categories
 by_id = {q.id: q for q in fact_questions()}
 prompts = {"aligned": honesty.eval_aligned_prompts[0], "malicious": honesty.eval_malicious_prompts[0]}
 answers = {}
 for side, system in prompts.items():
     answers[side] = lensteer.generate(model, [s.prompt for s in questions], system=system,
-                                      greedy=True, max_new_tokens=24)
+                                      greedy=True, max_new_tokens=24, progress=False)
     labels = [grade_fact(by_id[s.id], g.text).label for s, g in zip(questions, answers[side])]
     print(f"--- {side}: {system!r}: " + ", ".join(f"{k} {labels.count(k)}" for k in ("truthful", "false", "neither")))
     for s, g in list(zip(questions, answers[side]))[:4]:
@@ -82,23 +82,28 @@ print(result.recommendation)
 # %% [markdown]
 # ## 3. Steering it back
 #
-# StTP at a middle layer: only tokens whose projection falls on the malicious side of the
-# boundary are moved, each to μ⁺ + α·σ⁺. The token strip shows where the gate fired.
+# StTP at layer 15, the first layer whose probe separates the classes (a small sweep over
+# layers 3–21 found steering at layers 3–12 restored nothing, and layer 15 the most: see
+# docs/persona.md). Only tokens whose projection falls on the malicious side of the boundary
+# are moved, each to μ⁺ + α·σ⁺. The token strip shows where the gate fired.
 
 # %%
-layer = 12
-steerer = lensteer.StTP(result.direction(layer), alpha=12)
+layer = 15
+steerer = lensteer.StTP(result.direction(layer), alpha=36)
 with lensteer.steer(model, steerer, telemetry=True) as run:
     steered = lensteer.generate(model, [s.prompt for s in questions], system=prompts["malicious"],
-                                greedy=True, max_new_tokens=24)
+                                greedy=True, max_new_tokens=24, progress=False)
 labels = [grade_fact(by_id[s.id], g.text).label for s, g in zip(questions, steered)]
 print("StTP under the malicious prompt: " + ", ".join(f"{k} {labels.count(k)}" for k in ("truthful", "false", "neither")))
-for s, before, after in list(zip(questions, answers["malicious"], steered))[:4]:
+lied = [(s, b, a) for s, b, a in zip(questions, answers["malicious"], steered)
+        if grade_fact(by_id[s.id], b.text).label == "false"]
+for s, before, after in lied[:4]:
     print(f"{s.prompt}\n  unsteered: {before.text}\n  StTP     : {after.text}")
 print(run.telemetry.summary_text())
 
 # %%
-display(HTML(run.telemetry.strip_html(steered[0], model.tokenizer, include_prompt=False)))
+first_lie = questions.index(lied[0][0]) if lied else 0
+display(HTML(run.telemetry.strip_html(steered[first_lie], model.tokenizer, include_prompt=False)))
 
 # %% [markdown]
 # ## 4. A small version of the paper's table
@@ -114,11 +119,11 @@ def truthful(gens):
 
 rows = {"aligned": truthful(answers["aligned"]), "malicious": truthful(answers["malicious"])}
 for name, rule in (("SwFC α=2", lensteer.SwFC(result.direction(layer), alpha=2)),
-                   ("StTP α=12", steerer),
+                   ("StTP α=36", steerer),
                    ("StMP α=2", lensteer.StMP(result.direction(layer), alpha=2))):
     with lensteer.steer(model, rule):
         gens = lensteer.generate(model, [s.prompt for s in questions], system=prompts["malicious"],
-                                 greedy=True, max_new_tokens=24)
+                                 greedy=True, max_new_tokens=24, progress=False)
     rows[name] = truthful(gens)
 for name, value in rows.items():
     print(f"{name:<12} truthful {100 * value:5.1f} %")
@@ -135,7 +140,8 @@ compassion = lensteer.load_trait("compassion", model=model)
 messages = [s.prompt for s in compassion.eval_scenarios[:4]]
 for side, system in (("aligned", compassion.eval_aligned_prompts[0]),
                      ("malicious", compassion.eval_malicious_prompts[0])):
-    gens = lensteer.generate(model, messages, system=system, greedy=True, max_new_tokens=40)
+    gens = lensteer.generate(model, messages, system=system, greedy=True, max_new_tokens=40,
+                             progress=False)
     print(f"--- {side}")
     for m, g in zip(messages, gens):
         print(f"[{grade_reply(g.text).label}] {m} -> {g.text[:100]}")
