@@ -106,7 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..outdir import check_out, check_out_file, lock_out, staged_dir, write_marker
     from .conformance import ExportVerificationError, verify_control_vector, verify_vllm
     from .llamacpp import control_vectors, write_control_vector
-    from .spec import export_vllm, load_steerer, vllm_payloads
+    from .spec import SpecMismatchError, export_vllm, load_steerer, vllm_payloads
 
     llamacpp = args.format == "llamacpp"
     out = check_out_file(args.out, "--out") if llamacpp else check_out(args.out, "export")
@@ -118,7 +118,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not args.no_verify:
         recorded = identity.get("name") if identity.get("source") in ("bundled", "hub") else (
             identity.get("path") or identity.get("name"))
-        model = load_model(args.model or recorded or "")
+        if not (args.model or recorded):
+            raise SpecMismatchError(
+                f"{args.spec} records no model to verify the export on: pass --model NAME_OR_DIR, "
+                "or --no-verify to export without the check."
+            )
+        model = load_model(args.model or recorded)
         steerer.check_model(model)
     if llamacpp:
         from ..io import atomic_path
