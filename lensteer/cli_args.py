@@ -37,11 +37,16 @@ THREADS_HELP = (
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: …)`` after every option that has a meaningful default."""
+    """Shows ``(default: …)`` after every option that has a meaningful default, unless its help
+    already says it; a list default reads as the values one would type (``resid_post``)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
+        if "(default" in (action.help or ""):
+            return action.help
+        if isinstance(action.default, (list, tuple)):
+            return f"{action.help} (default: {' '.join(map(str, action.default))})"
         return super()._get_help_string(action)
 
 

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-scenarios", type=positive_int, default=None,
                    help="use at most this many scenarios (default: all)")
     p.add_argument("--max-new-tokens", type=positive_int, default=48, help="response length limit")
-    p.add_argument("--greedy", action="store_true", help="greedy decoding (default: T=0.6, top-p 0.9)")
+    p.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling (T=0.6, top-p 0.9)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--batch-size", type=positive_int, default=8, help="sequences per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")

@@ -395,18 +395,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="side-effect panel, comma-separated: mmlu (the --capability set), mtbench, "
                         "alpaca (default: capability only, as before)")
     p.add_argument("--mtbench-limit", type=int, default=None,
-                   help="MT-Bench questions to run (round robin over its 8 categories; default 80)")
+                   help="MT-Bench questions to run, round robin over its 8 categories (default: all 80)")
     p.add_argument("--alpaca-limit", type=int, default=None,
-                   help="instructions to run (round robin over categories; default all)")
+                   help="instructions to run, round robin over categories (default: all)")
     p.add_argument("--alpaca-instructions", default="bundled",
                    help="a JSON/JSONL file of instructions (strings or objects with "
-                        "'instruction', e.g. AlpacaEval's alpaca_eval.json); default: the bundled 65")
+                        "'instruction', e.g. AlpacaEval's alpaca_eval.json) (default: the bundled 65)")
     p.add_argument("--chat-judge", default=None,
                    help="judge model for mtbench/alpaca: 'openai' or 'local:<model name or dir>' "
                         "(default: --judge when it is one of those, else the endpoint in "
                         "LENSTEER_JUDGE_BASE_URL)")
     p.add_argument("--chat-max-new-tokens", type=int, default=None,
-                   help="answer length for mtbench/alpaca (default 512)")
+                   help="answer length for mtbench/alpaca (default: 512)")
 
 
 def judge_choice(text: str) -> str:

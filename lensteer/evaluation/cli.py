@@ -36,7 +36,8 @@ def add_parser(sub: Any) -> None:
                         "LENSTEER_JUDGE_BASE_URL is set, else the (circular) probe judge; also "
                         "organism, openai, probe, local:<model name or dir>")
     p.add_argument("--judge-cache", default=None,
-                   help="SQLite verdict cache of the openai and local judges")
+                   help="SQLite verdict cache of the openai and local judges (default: "
+                        "$LENSTEER_JUDGE_CACHE, else $LENSTEER_CACHE/judge/verdicts.sqlite)")
     p.add_argument("--capability", default=None,
                    help="'general', 'organism', an MMLU-format CSV/JSONL path, or 'none' "
                         "(default: the preset's)")
