@@ -73,7 +73,7 @@ def main() -> None:
                               min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
         return (out.shape[1] - tokens.shape[1]) * batch
 
-    import lensteer.generation as generation
+    import lensteer.generation.core as generation  # generate reads _stop_ids from here
 
     original_stop_ids = generation._stop_ids
     generation._stop_ids = lambda m: [never]  # same token count on every path

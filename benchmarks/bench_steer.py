@@ -30,7 +30,7 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ.get("LENSTEER_BENCH_THREADS", "1")))
 
 import lensteer  # noqa: E402
-from lensteer import generation as gen_module  # noqa: E402
+from lensteer.generation import core as gen_module  # noqa: E402
 from lensteer.chat import as_messages, format_chat  # noqa: E402
 from lensteer.directions import TraitDirection  # noqa: E402
 from lensteer.generation import left_pad  # noqa: E402

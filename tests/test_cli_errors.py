@@ -208,7 +208,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(argv, setup, files, tmp
     def no_generation(*args, **kwargs):
         raise AssertionError("generation started before the bad input was found")
 
-    monkeypatch.setattr("lensteer.generation._fast_path", no_generation)
+    monkeypatch.setattr("lensteer.generation.core.choose_path", no_generation)  # generate's first step
     out = tmp_path / "run"
     if setup is not None:
         setup(out)

@@ -211,10 +211,8 @@ def mc_accuracy(
             s = sums[4 * j:4 * j + 4]
             out["loglik"].append(1.0 if max(range(4), key=lambda k: s[k]) == q.answer else 0.0)
     if "letter" in methods:
-        from .conditions import generation_path
-
         gens = generate(model, convs, greedy=True, max_new_tokens=max_new_tokens,
-                        batch_size=batch_size, progress=False, path=generation_path(model))
+                        batch_size=batch_size, progress=False)
         out["letter"] = [1.0 if parse_choice(g.text) == q.letter else 0.0
                          for g, q in zip(gens, questions)]
     return out

@@ -215,10 +215,10 @@ def run_condition(
     steerer = condition.steerer(directions or {})
     intervention: dict[str, float] = {}
     if steerer is None:
-        gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+        gens = generate(model, convs, **gen.kwargs())
     else:
         with steer(model, steerer, telemetry=telemetry) as session:
-            gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+            gens = generate(model, convs, **gen.kwargs())
         intervention = intervention_size(session.telemetry)
     verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished, tuple(g.messages))
                             for it, g in zip(items, gens)])
@@ -236,14 +236,6 @@ def run_condition(
     return ConditionRun(condition, [g.text for g in gens], [g.finished for g in gens], trait,
                         coherence, source, ces, response_length([g.text for g in gens]),
                         intervention, gens)
-
-
-def generation_path(model: Any) -> str:
-    """``"fast"`` (the Hugging Face loop sharing the Bridge's weights, token-identical) when it
-    can serve ``model`` now, unsteered too; else ``"auto"``."""
-    from ..steering.session import fast_path_reason
-
-    return "fast" if fast_path_reason(model) is None else "auto"
 
 
 def with_name(condition: Condition, name: str) -> Condition:

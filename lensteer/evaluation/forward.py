@@ -2,10 +2,10 @@
 coherence metric (cross-entropy of the first 50 response tokens under the unsteered model with
 the aligned system prompt).
 
-Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and run inside a
-:class:`~lensteer.generation.BatchContext`, so active ``lensteer.steer`` steerers see the prompt
-as prompt and the continuation as response: a steerer in ``"response"`` mode edits exactly the
-tokens it would edit while generating them.
+Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and their positions
+are declared on the run-time seam (:func:`lensteer.runtime.positions`), so active
+``lensteer.steer`` steerers see the prompt as prompt and the continuation as response: a
+steerer in ``"response"`` mode edits exactly the tokens it would edit while generating them.
 
 >>> import lensteer
 >>> model = lensteer.load_model("organism")
@@ -22,8 +22,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from .. import runtime
 from ..chat import format_chat
-from ..generation import BatchContext, Generation, _batch_context, left_pad
+from ..generation import Generation, left_pad
 
 __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
@@ -78,8 +79,7 @@ def continuation_logprobs(
                     c_mask[r, :len(c)] = 1
             tokens = torch.cat([p_tok, c_tok], 1).to(device)
             mask = torch.cat([p_mask, c_mask], 1).to(device)
-            ctx = BatchContext(p_mask.to(device), p_tok.shape[1], False, tuple(batch))
-            with _batch_context(ctx):
+            with runtime.positions(prompt_mask=p_mask.to(device), indices=batch):
                 logits = model(tokens, attention_mask=mask)
             logits = getattr(logits, "logits", logits)
             P = p_tok.shape[1]

@@ -23,7 +23,7 @@ from ..directions import TraitDirection
 from ..generation import generate
 from ..steering import steer
 from ..traits import Trait
-from .conditions import Condition, GenSettings, generation_path
+from .conditions import Condition, GenSettings
 from .judges import Judge, JudgeItem
 from .metrics import bootstrap_ci, conversation_repetition, repetition_per_turn
 
@@ -65,8 +65,7 @@ def run_multiturn(
         for t in range(n_turns):
             convs = [h + [{"role": "user", "content": scenarios[p[t]].prompt}]
                      for h, p in zip(histories, plan)]
-            gens = generate(model, convs, **{**gen.kwargs(), "seed": gen.seed + 1000 * t},
-                            path=generation_path(model))
+            gens = generate(model, convs, **{**gen.kwargs(), "seed": gen.seed + 1000 * t})
             items = [JudgeItem(scenarios[p[t]].prompt, g.text,
                                scenarios[p[t]].id if ref else None, g.finished, tuple(g.messages))
                      for g, p in zip(gens, plan)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Sequence
 
@@ -428,7 +429,9 @@ def make_steerer(method: str, direction: Any, alpha: float = 1.0, **kwargs: Any)
 
 class SteerHook:
     """One steerer at one hook point, callable as a TransformerLens hook ``fn(tensor, hook)``
-    and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path)."""
+    and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path). It
+    satisfies :class:`lensteer.runtime.SteeringHook`, which is how generation finds it on a
+    model; positions come from the run-time seam (:mod:`lensteer.steering.positions`)."""
 
     lensteer_steering = True  # lets lensteer tell its own hooks from a user's
 
@@ -437,6 +440,15 @@ class SteerHook:
         self.rule = rule
         self.telemetry = telemetry
         self.tracker = PositionTracker()
+        self._warned = False
+
+    @property
+    def layer(self) -> int:
+        return self.rule.layer
+
+    @property
+    def point(self) -> str:
+        return self.rule.point
 
     def __call__(self, activation: Tensor, hook: Any = None) -> Tensor:
         return self.on_tensor(activation)
@@ -449,10 +461,23 @@ class SteerHook:
 
             self.rule = replace(self.rule, v_hat=self.rule.v_hat.to(h.device))
         call = self.tracker.step(h.shape[0], h.shape[1], h.device)
+        if not call.declared and self.steerer.positions != "all":
+            self._undeclared_warning()
         out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
         if self.telemetry is not None:
             self.telemetry.record(self.steerer, self.rule, call, out)
         return out.h
+
+    def _undeclared_warning(self) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"A steerer with positions={self.steerer.positions!r} ran on a forward call whose "
+                "positions nobody declared (outside lensteer.generate): the call is taken as one "
+                "whole prompt. Wrap the call in `with lensteer.runtime.positions(prompt_mask=..., "
+                "response_start=...)` to say which tokens are the response.",
+                stacklevel=3,
+            )
 
     def __repr__(self) -> str:
         return f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, {self.rule.point})"

@@ -39,14 +39,16 @@ The HTML token strip has one span per response token:
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import warnings
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
-from ..generation import add_batch_end_listener, remove_batch_end_listener
+from .. import runtime
 from .positions import CallInfo
 from .rules import RuleOutput
 
@@ -67,23 +69,23 @@ class Telemetry:
         self.max_tokens = int(max_tokens)
         self._chunks: list[dict[str, Any]] = []
         self._pending: dict[int, list[dict[str, Any]]] = defaultdict(list)  # by id(ctx)
+        self._contexts: dict[int, runtime.BatchContext] = {}  # keeps each pending ctx (and id) alive
         self._stored = 0
         self.truncated = False
         # (method, layer, phase) -> [tokens, gated, sum|Δρ| over gated, sum|Δρ| over all]
         self._totals: dict[tuple[str, int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
-        self._listening = False
 
     # ------------------------------------------------------------------ recording
-    def start(self) -> None:
-        if not self._listening:
-            add_batch_end_listener(self._batch_end)
-            self._listening = True
-
-    def stop(self) -> None:
-        if self._listening:
-            remove_batch_end_listener(self._batch_end)
-            self._listening = False
-        self.flush()
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Telemetry]:
+        """Hear the end of every batch generated inside the block (so tokens fed after a row
+        finished are dropped), then commit what is pending. ``lensteer.steer`` opens it; the
+        callback is scoped to the block (:func:`lensteer.runtime.on_batch_end`)."""
+        try:
+            with runtime.on_batch_end(self._batch_end):
+                yield self
+        finally:
+            self.flush()
 
     def record(self, steerer: Any, rule: Any, call: CallInfo, out: RuleOutput) -> None:
         """Store one hook call (its new, real tokens only)."""
@@ -92,10 +94,7 @@ class Telemetry:
         rows, cols = valid.nonzero(as_tuple=True)
         positions = call.unpadded_positions()[:, sl]
         batch_rows = rows.cpu()
-        if call.ctx is not None and getattr(call.ctx, "indices", None) is not None:
-            sequence = torch.tensor(call.ctx.indices, dtype=torch.long)[batch_rows]
-        else:
-            sequence = batch_rows
+        sequence = torch.tensor(call.sequences(), dtype=torch.long)[batch_rows]
         chunk = {
             "steerer": steerer.method,
             "layer": rule.layer,
@@ -111,6 +110,7 @@ class Telemetry:
             "gated": out.gated[:, sl][rows, cols].cpu(),
         }
         if call.ctx is not None:
+            self._contexts[id(call.ctx)] = call.ctx
             self._pending[id(call.ctx)].append(chunk)
         else:
             self._commit(chunk)
@@ -118,6 +118,7 @@ class Telemetry:
     def _batch_end(self, ctx: Any, lengths: Sequence[int]) -> None:
         """Called by ``generate`` after each batch with each row's prompt+response length."""
         limits = torch.tensor(list(lengths), dtype=torch.long)
+        self._contexts.pop(id(ctx), None)
         for chunk in self._pending.pop(id(ctx), []):
             keep = chunk["position"] < limits[chunk["row"]]
             self._commit({k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in chunk.items()})
@@ -128,6 +129,7 @@ class Telemetry:
             for chunk in chunks:
                 self._commit(chunk)
         self._pending.clear()
+        self._contexts.clear()
 
     def _commit(self, chunk: dict[str, Any]) -> None:
         n = int(chunk["position"].numel())
