@@ -14,7 +14,7 @@ and conversation-level :func:`lensteer.organism.grade.repetition` (it works on a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -180,9 +180,12 @@ def repetition_per_turn(texts: Sequence[str], n: int = 3) -> list[dict[str, floa
     return out
 
 
-def intervention_size(telemetry: Any) -> dict[str, float]:
+def intervention_size(telemetry: Any, sequences: Collection[int] | None = None) -> dict[str, float]:
     """Gate rate per phase and the mean L2 size of the change per token, from a
     :class:`lensteer.steering.Telemetry` (summed over steerers and layers; ``{}`` for ``None``).
+
+    ``sequences``: only these inputs of a per-row steered batch (``lensteer.steer(model,
+    rows=...)``), e.g. the items of one packed sweep cell.
 
     Keys: ``gate_rate_prompt``, ``gate_rate_response``, ``l2_per_token_prompt``,
     ``l2_per_token_response`` (only phases that saw tokens).
@@ -190,7 +193,12 @@ def intervention_size(telemetry: Any) -> dict[str, float]:
     if telemetry is None:
         return {}
     totals: dict[str, list[float]] = {}
-    for row in telemetry.summary():
+    if sequences is None:
+        summary = telemetry.summary()
+    else:
+        wanted = set(sequences)
+        summary = [r for r in telemetry.summary(by_sequence=True) if r["sequence"] in wanted]
+    for row in summary:
         t = totals.setdefault(row["phase"], [0.0, 0.0, 0.0])
         t[0] += row["tokens"]
         t[1] += row["gated"]

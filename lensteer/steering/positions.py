@@ -21,7 +21,7 @@ of its own (``declared`` is False), so ``positions="response"`` steers nothing t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -44,6 +44,11 @@ class CallInfo:
     is_prompt: Bool[Tensor, "batch pos"]
     new_from: int  # columns >= new_from are computed for the first time in this call
     pad: Int[Tensor, " batch"]  # left-pad count per row
+    row_ids: list[int] = field(default_factory=list)  # each row's row in the full batch
+
+    def __post_init__(self) -> None:
+        if not self.row_ids:
+            self.row_ids = list(range(self.valid.shape[0]))
 
     @property
     def declared(self) -> bool:
@@ -59,9 +64,14 @@ class CallInfo:
         return self.valid & ~self.is_prompt
 
     def sequences(self) -> list[int]:
-        """The input index each batch row holds (the row itself when none was declared)."""
-        n = self.valid.shape[0]
-        return [r if self.ctx is None else self.ctx.sequence(r) for r in range(n)]
+        """The input index each row holds (its batch row when none was declared)."""
+        return [r if self.ctx is None else self.ctx.sequence(r) for r in self.row_ids]
+
+    def take(self, rows: list[int]) -> CallInfo:
+        """This call restricted to some of its rows (per-row steering acts on those only)."""
+        index = torch.tensor(rows, device=self.valid.device)
+        return replace(self, valid=self.valid[index], is_prompt=self.is_prompt[index],
+                       pad=self.pad[index], row_ids=[self.row_ids[r] for r in rows])
 
     def unpadded_positions(self) -> Int[Tensor, "batch pos"]:
         """Each column's index in the row's own (unpadded) token list."""

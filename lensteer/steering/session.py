@@ -25,6 +25,13 @@ block.
 >>> g.text
 'the capital of france is paris.'
 
+Per-row steering: one batch, each conversation with its own steerer, or none:
+
+>>> with lensteer.steer(model, rows=[lensteer.StTP(direction, alpha=6), None], telemetry=True) as run:
+...     gens = lensteer.generate(model, question * 2, system=liar, greedy=True)
+>>> [g.text for g in gens], sorted({r["sequence"] for r in run.telemetry.records()})
+(['the capital of france is paris.', 'the capital of france is santiago.'], [0])
+
 On exit the hooks are gone and the model lies again:
 
 >>> active_sessions(model), lensteer.generate(model, question, system=liar, greedy=True)[0].text
@@ -39,6 +46,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import runtime
 from ..generation.policy import (
     FastPathError,
     _hook_points,
@@ -70,6 +78,7 @@ class SteeringSession:
     steerers: list[Steerer]
     hooks: list[tuple[str, SteerHook]] = field(default_factory=list)
     telemetry: Telemetry | None = None
+    rows: list[list[Steerer]] | None = None  # per-row steering: the steerers of each input
     order: int = field(default_factory=lambda: next(_ORDER), repr=False)
 
 
@@ -85,11 +94,15 @@ def active_sessions(model: Any) -> list[SteeringSession]:
     return [s for s in _OPEN.get() if s.model is model]
 
 
+RowSteering = Steerer | Sequence[Steerer] | None
+
+
 @contextlib.contextmanager
 def steer(
     model: Any,
-    steerers: Steerer | Sequence[Steerer] | None,
+    steerers: Steerer | Sequence[Steerer] | None = None,
     *,
+    rows: Sequence[RowSteering] | None = None,
     telemetry: bool | Telemetry = False,
     strict: bool = True,
 ) -> Iterator[SteeringSession]:
@@ -99,26 +112,55 @@ def steer(
     added and generation takes its usual path.
 
     Args:
-        telemetry: ``True`` (or a :class:`Telemetry`) records what every hook did per token.
+        rows: per-row steering — one entry per input of the :func:`lensteer.generate` calls
+            inside the block (a steerer, a list of steerers, or ``None`` for an unsteered row),
+            so one batch can mix rules, α, layers, positions and thresholds. Input ``i`` gets
+            exactly what it would get alone under ``steer(model, rows[i])``; ``generate`` then
+            refuses another number of conversations. Teacher-forced scoring and
+            :func:`lensteer.runtime.positions` map rows through their ``indices``.
+        telemetry: ``True`` (or a :class:`Telemetry`) records what every hook did per token
+            (``telemetry.summary(by_sequence=True)`` per input).
         strict: refuse directions fitted on another model (name/depth); a different
             ``d_model`` or a missing layer is always an error.
+
     """
-    items = [steerers] if isinstance(steerers, Steerer) else list(steerers or [])
-    if not all(isinstance(s, Steerer) for s in items):
-        raise TypeError("steer() takes a steerer (SwFC, StTP, StMP, Ablation) or a list of them.")
+    items = _steerer_list(steerers)
+    per_row = None if rows is None else [_steerer_list(r) for r in rows]
     tel = telemetry if isinstance(telemetry, Telemetry) else (Telemetry() if telemetry else None)
-    session = SteeringSession(model, items, telemetry=tel)
-    if not items:  # the baseline: nothing registered, so generation's path is unchanged
-        yield session
-        return
+    session = SteeringSession(model, items, telemetry=tel, rows=per_row)
     for s in items:
         session.hooks.extend(s.hooks(model, telemetry=tel, strict=strict))
+    for s, where in _rows_by_steerer(per_row or []):
+        session.steerers.append(s)
+        session.hooks.extend(s.hooks(model, telemetry=tel, strict=strict, rows=where))
+    if not session.hooks and per_row is None:
+        yield session  # the baseline: nothing registered, so generation's path is unchanged
+        return
     token = _OPEN.set(_OPEN.get() + (session,))
     try:
         with contextlib.ExitStack() as stack:
+            if per_row is not None:
+                stack.enter_context(runtime.expect_rows(len(per_row)))
             if tel is not None:
                 stack.enter_context(tel.recording())
             stack.enter_context(model.hooks(fwd_hooks=list(session.hooks)))
             yield session
     finally:
         _OPEN.reset(token)
+
+
+def _steerer_list(value: RowSteering) -> list[Steerer]:
+    items = [value] if isinstance(value, Steerer) else list(value or [])
+    if not all(isinstance(s, Steerer) for s in items):
+        raise TypeError("steer() takes a steerer (SwFC, StTP, StMP, Ablation) or a list of them "
+                        "(per row: a steerer, a list of them, or None).")
+    return items
+
+
+def _rows_by_steerer(per_row: list[list[Steerer]]) -> list[tuple[Steerer, list[int]]]:
+    """Each distinct steerer once (in order of first use) with the rows it steers."""
+    groups: dict[int, tuple[Steerer, list[int]]] = {}
+    for row, steerers in enumerate(per_row):
+        for s in steerers:
+            groups.setdefault(id(s), (s, []))[1].append(row)
+    return list(groups.values())

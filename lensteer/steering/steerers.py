@@ -20,7 +20,8 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from collections.abc import Collection, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
 from jaxtyping import Bool, Float
@@ -251,9 +252,13 @@ class Steerer:
             hook_name(model, d.layer, parse_hook_name(d.hook)[1])
 
     def hooks(
-        self, model: Any, *, telemetry: Any = None, strict: bool = True
-    ) -> list[tuple[str, Callable[..., Tensor]]]:
+        self, model: Any, *, telemetry: Any = None, strict: bool = True,
+        rows: Collection[int] | None = None,
+    ) -> list[tuple[str, SteerHook]]:
         """``(hook name, hook fn)`` pairs for ``model.hooks(...)`` / ``run_with_hooks``.
+
+        ``rows``: act only on these inputs (conversation indices of :func:`lensteer.generate`,
+        see :class:`lensteer.runtime.BatchContext`); default every row.
 
         >>> import lensteer
         >>> from lensteer.directions import TraitDirection
@@ -273,7 +278,7 @@ class Steerer:
         """
         self.check_model(model, strict=strict)
         return [
-            (canonical_name(model, rule.hook), SteerHook(self, rule, telemetry))
+            (canonical_name(model, rule.hook), SteerHook(self, rule, telemetry, rows=rows))
             for rule in self.rules
         ]
 
@@ -431,14 +436,20 @@ class SteerHook:
     """One steerer at one hook point, callable as a TransformerLens hook ``fn(tensor, hook)``
     and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path). It
     satisfies :class:`lensteer.runtime.SteeringHook`, which is how generation finds it on a
-    model; positions come from the run-time seam (:mod:`lensteer.steering.positions`)."""
+    model; positions come from the run-time seam (:mod:`lensteer.steering.positions`).
+
+    ``rows``: the inputs (``BatchContext.indices``; batch rows when undeclared) it acts on —
+    per-row steering; other rows pass through bit-identical. ``None``: every row.
+    """
 
     lensteer_steering = True  # lets lensteer tell its own hooks from a user's
 
-    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Any = None) -> None:
+    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Any = None, *,
+                 rows: Collection[int] | None = None) -> None:
         self.steerer = steerer
         self.rule = rule
         self.telemetry = telemetry
+        self.rows = None if rows is None else frozenset(int(r) for r in rows)
         self.tracker = PositionTracker()
         self._warned = False
 
@@ -463,10 +474,24 @@ class SteerHook:
         call = self.tracker.step(h.shape[0], h.shape[1], h.device)
         if not call.declared and self.steerer.positions != "all":
             self._undeclared_warning()
-        out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
+        mine = None
+        if self.rows is not None:
+            mine = [r for r, seq in enumerate(call.sequences()) if seq in self.rows]
+            if not mine:
+                return h
+            if len(mine) == h.shape[0]:
+                mine = None
+        if mine is None:
+            out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
+            result = out.h
+        else:  # per-row steering: run the rule on this hook's rows only
+            call = call.take(mine)
+            index = torch.tensor(mine, device=h.device)
+            out = self.steerer._rule(h[index], self.rule, call.select(self.steerer.positions))
+            result = h.index_copy(0, index, out.h)
         if self.telemetry is not None:
             self.telemetry.record(self.steerer, self.rule, call, out)
-        return out.h
+        return result
 
     def _undeclared_warning(self) -> None:
         if not self._warned:
@@ -480,4 +505,6 @@ class SteerHook:
             )
 
     def __repr__(self) -> str:
-        return f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, {self.rule.point})"
+        rows = "" if self.rows is None else f", rows={sorted(self.rows)}"
+        return (f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, "
+                f"{self.rule.point}{rows})")

@@ -74,6 +74,9 @@ class Telemetry:
         self.truncated = False
         # (method, layer, phase) -> [tokens, gated, sum|Δρ| over gated, sum|Δρ| over all]
         self._totals: dict[tuple[str, int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
+        # the same per input sequence: (sequence, method, layer, phase) -> [...]
+        self._by_sequence: dict[tuple[int, str, int, str], list[float]] = defaultdict(
+            lambda: [0, 0, 0.0, 0.0])
 
     # ------------------------------------------------------------------ recording
     @contextlib.contextmanager
@@ -93,8 +96,9 @@ class Telemetry:
         valid = call.valid[:, sl]
         rows, cols = valid.nonzero(as_tuple=True)
         positions = call.unpadded_positions()[:, sl]
-        batch_rows = rows.cpu()
-        sequence = torch.tensor(call.sequences(), dtype=torch.long)[batch_rows]
+        local_rows = rows.cpu()
+        batch_rows = torch.tensor(call.row_ids, dtype=torch.long)[local_rows]
+        sequence = torch.tensor(call.sequences(), dtype=torch.long)[local_rows]
         chunk = {
             "steerer": steerer.method,
             "layer": rule.layer,
@@ -145,6 +149,7 @@ class Telemetry:
                 t[1] += int(gated.sum())
                 t[2] += float(delta[gated].sum())
                 t[3] += float(delta[sel].sum())
+                self._add_by_sequence(chunk, phase, sel, gated, delta)
         room = self.max_tokens - self._stored
         if room <= 0:
             self._truncate_warning()
@@ -155,6 +160,19 @@ class Telemetry:
             n = room
         self._chunks.append(chunk)
         self._stored += n
+
+    def _add_by_sequence(self, chunk: dict[str, Any], phase: str, sel: torch.Tensor,
+                         gated: torch.Tensor, delta: torch.Tensor) -> None:
+        seqs, inverse = torch.unique(chunk["sequence"][sel], return_inverse=True)
+        d, g = delta[sel].double(), gated[sel].double()
+        n = torch.bincount(inverse, minlength=len(seqs))
+        counts = (n, torch.bincount(inverse, weights=g, minlength=len(seqs)),
+                  torch.bincount(inverse, weights=d * g, minlength=len(seqs)),
+                  torch.bincount(inverse, weights=d, minlength=len(seqs)))
+        for k, seq in enumerate(seqs.tolist()):
+            t = self._by_sequence[(seq, chunk["steerer"], chunk["layer"], phase)]
+            for j in range(4):
+                t[j] += counts[j][k].item()
 
     def _truncate_warning(self) -> None:
         if not self.truncated:
@@ -198,13 +216,20 @@ class Telemetry:
             raise ImportError("to_frame needs pandas; use records() for plain dicts.") from error
         return pd.DataFrame(self.records())
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self, *, by_sequence: bool = False) -> list[dict[str, Any]]:
         """Per steerer, layer and phase: tokens, gated tokens, gate rate, mean |Δρ| of gated
-        tokens, and the mean L2 size of the intervention per token (= mean |Δρ|, v̂ is unit)."""
+        tokens, and the mean L2 size of the intervention per token (= mean |Δρ|, v̂ is unit).
+
+        ``by_sequence``: the same per input sequence (a ``sequence`` key first) — what each
+        row of a per-row steered batch (``lensteer.steer(model, rows=...)``) got.
+        """
         self.flush()
         rows = []
-        for (method, layer, phase), (n, g, dg, da) in sorted(self._totals.items()):
+        totals: dict[Any, list[float]] = self._by_sequence if by_sequence else self._totals
+        for key, (n, g, dg, da) in sorted(totals.items()):
+            method, layer, phase = key[-3:]
             rows.append({
+                **({"sequence": key[0]} if by_sequence else {}),
                 "steerer": method,
                 "layer": layer,
                 "phase": phase,
