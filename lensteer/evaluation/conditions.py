@@ -22,7 +22,7 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import Generation, generate
-from ..steering import steer
+from ..steering import registry, steer
 from ..steering.steerers import Steerer, make_steerer
 from ..traits import Trait
 from .forward import response_cross_entropy
@@ -39,9 +39,6 @@ __all__ = [
     "run_condition",
     "split_scenarios",
 ]
-
-RULE_NAMES = {"swfc": "SwFC", "sttp": "StTP", "stmp": "StMP", "ablate": "Ablation"}
-
 
 @dataclass(frozen=True)
 class Condition:
@@ -74,7 +71,7 @@ class Condition:
             return f"{self.side} baseline"
         extra = "" if (self.threshold, self.calibration) == ("boundary", "response") else (
             f", {self.threshold}, {self.calibration}-calibrated")
-        return (f"{RULE_NAMES.get(self.method or '', self.method)} ({self.positions}; L{self.layer}, "
+        return (f"{registry.display_name(self.method or '')} ({self.positions}; L{self.layer}, "
                 f"α={self.alpha:g}{extra})")
 
     def steerer(self, directions: Mapping[int, TraitDirection]) -> Steerer | None:

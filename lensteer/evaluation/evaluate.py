@@ -39,7 +39,7 @@ from ..directions import TraitDirection
 from ..errors import UsageError
 from ..io import write_json
 from ..models import model_info
-from ..steering import steer
+from ..steering import registry, steer
 from ..traits import Trait, load_trait
 from .capability import load_mc, mc_accuracy
 from .conditions import (
@@ -56,7 +56,6 @@ from .metrics import bootstrap_ci, recovery
 from .multiturn import run_multiturn
 from .sweep import (
     COHERENCE_RATIO,
-    PAPER_GRID,
     SweepCheckpoint,
     choose_operating_points,
     fingerprint,
@@ -67,14 +66,19 @@ from .sweep import (
 __all__ = ["FORMAT_VERSION", "EvaluateConfig", "default_judge", "directions_by_layer", "evaluate"]
 
 FORMAT_VERSION = 1
-METHOD_ORDER = ("swfc", "sttp", "stmp")
+
+
+def _swept(grid: Mapping[str, Any]) -> list[str]:
+    """The rules of ``grid`` in registry order (rules the registry does not know last)."""
+    known = [m for m in registry.rule_names() if m in grid]
+    return known + [m for m in grid if m not in known]
 
 
 @dataclass
 class EvaluateConfig:
     """Everything that decides an evaluation's numbers (presets: :meth:`preset`)."""
 
-    grid: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in PAPER_GRID.items()})
+    grid: dict[str, list[float]] = field(default_factory=registry.paper_grid)  # every rule's paper grid
     layers: list[int] | None = None  # default: every layer with a direction
     max_layers: int | None = None  # sweep at most this many evenly spaced layers
     positions: list[str] = field(default_factory=lambda: ["all", "response"])
@@ -267,7 +271,7 @@ def evaluate(
     if config.extensions:
         variants = [("boundary", "token"), (config.percentile, "response")]
         ext_cells = []
-        for method in ("sttp", "stmp"):
+        for method in registry.gated_rules():
             paper = chosen.get((method, "all"))
             if paper is None:
                 continue
@@ -281,7 +285,7 @@ def evaluate(
                                              threshold=threshold, calibration=calibration)
         ext_rows = run_cells(ext_cells, compute, checkpoint=checkpoint, progress=progress,
                              desc=f"extensions {trait.name}")
-        for method in ("sttp", "stmp"):
+        for method in registry.gated_rules():
             paper = chosen.get((method, "all"))
             if paper is None:
                 continue
@@ -301,7 +305,7 @@ def evaluate(
     final: list[tuple[str, Condition]] = [("baseline", replace(aligned_c, name="aligned")),
                                           ("baseline", replace(malicious_c, name="malicious"))]
     for pos in config.positions:
-        for method in METHOD_ORDER:
+        for method in _swept(config.grid):
             row = chosen.get((method, pos))
             if row is not None:
                 final.append(("paper", replace(Condition.from_dict(row), name=f"{method}-{pos}")))
@@ -370,7 +374,7 @@ def evaluate(
                   "coherence_floor": None if aligned_coh is None else config.coherence_ratio * aligned_coh,
                   "n_cells": len(rows), "layers": layers, "rows": rows},
         "chosen": [{"method": m, "positions": p, "row": chosen.get((m, p))}
-                   for p in config.positions for m in METHOD_ORDER if m in config.grid],
+                   for p in config.positions for m in _swept(config.grid)],
         "extensions": {"rows": ext_rows, "matched": matched, "note": ext_note},
         "conditions": conditions_out,
         "multiturn": multiturn,

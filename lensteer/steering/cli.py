@@ -11,7 +11,7 @@ import textwrap
 from typing import Any
 
 from ..cli_args import finite_float, layer_spec, positive_int
-from .steerers import METHODS
+from . import registry
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("prompt", help="the user message")
     p.add_argument("--model", default="organism", help="bundled name, local directory or hub id")
     p.add_argument("--direction", required=True, help="a TraitDirection .safetensors file")
-    p.add_argument("--method", default="sttp", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--method", default="sttp", help=f"one of {', '.join(registry.rule_names())}")
     p.add_argument("--alpha", type=finite_float, default=1.0, help="the rule's coefficient (>= 0)")
     p.add_argument("--sign", default="positive", help="positive (toward aligned) or negative")
     p.add_argument("--positions", default="all", help="all, response or prompt")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -30,8 +30,9 @@ from torch import Tensor
 from ..directions import TraitDirection
 from ..errors import LensteerError
 from ..hooks import canonical_name, check_layer, hook_name, parse_hook_name
-from . import rules
+from . import registry, rules
 from .positions import PositionTracker
+from .registry import Param, register
 
 Sign = Literal["positive", "negative"]
 Positions = Literal["all", "response", "prompt"]
@@ -89,14 +90,19 @@ class LayerRule:
     coefficient: float | None = None  # StMP α
     cap: float | None = None  # StMP
     amount: float | None = None  # SwFC: ±α·Δμ
+    extra: dict[str, float] = field(default_factory=dict)  # numbers of rules defined elsewhere
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers (v̂ excluded; settings a rule does not use are left out)."""
-        return {k: v for k, v in self.__dict__.items() if k != "v_hat" and v is not None}
+        out = {k: v for k, v in self.__dict__.items()
+               if k not in ("v_hat", "extra") and v is not None}
+        return {**out, **self.extra}
 
 
 class Steerer:
-    """Base of the steering rules. Subclasses set :attr:`method` and implement :meth:`_rule`.
+    """Base of the steering rules. A rule subclasses it, declares the class attributes below,
+    resolves its numbers in :meth:`_resolve`, applies its rule function in :meth:`_rule`, and is
+    added to the registry with :func:`lensteer.steering.registry.register`.
 
     Args:
         direction: a :class:`TraitDirection`, or several (one per layer) to steer several
@@ -113,8 +119,18 @@ class Steerer:
         layers: apply the (single) direction at these layers instead of its own.
     """
 
+    #: The rule's name in specs, conditions and the CLI (lower case).
     method: ClassVar[str] = ""
+    #: How reports and plots write it.
+    display_name: ClassVar[str] = ""
+    #: The paper's α grid: the default operating-point sweep (empty: not swept by default).
+    paper_grid: ClassVar[tuple[float, ...]] = ()
+    #: Whether the rule gates tokens on a threshold (threshold and calibration variants apply).
     gated: ClassVar[bool] = True
+    #: Extra numeric constructor parameters: attributes, serialised in ``config()`` and specs.
+    params: ClassVar[dict[str, Param]] = {}
+    #: Other names ``make_steerer`` accepts.
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -126,7 +142,9 @@ class Steerer:
         calibration: Calibration = "response",
         positions: Positions = "all",
         layers: Sequence[int] | None = None,
+        **params: float,
     ) -> None:
+        self._set_params(params)
         directions = [direction] if isinstance(direction, TraitDirection) else list(direction)
         if not directions or not all(isinstance(d, TraitDirection) for d in directions):
             raise SteeringConfigError(
@@ -171,6 +189,26 @@ class Steerer:
                     "with per-token statistics, or use threshold='boundary', calibration='response'."
                 )
         self.rules: list[LayerRule] = [self._resolve(d) for d in directions]
+
+    def _set_params(self, given: dict[str, Any]) -> None:
+        """Check and set the rule's extra parameters (:attr:`params`)."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(self.params) or "none"
+            raise SteeringConfigError(
+                f"{type(self).__name__} has no parameter {unknown[0]!r} (its extra parameters: "
+                f"{known}).")
+        for name, param in self.params.items():
+            value = given.get(name, param.default)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise SteeringConfigError(f"{name} must be a number, got {value!r}.") from None
+            low = param.minimum
+            if not math.isfinite(value) or (low is not None and value < low):
+                bound = "" if low is None else f" ≥ {low:g}"
+                raise SteeringConfigError(f"{name} must be a finite number{bound}, got {value}.")
+            setattr(self, name, value)
 
     # ------------------------------------------------------------------ resolution
     @property
@@ -282,9 +320,21 @@ class Steerer:
             for rule in self.rules
         ]
 
+    # ------------------------------------------------------------------ serving
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        """The numbers the paper's vLLM fork reads for ``rule`` besides ``v_hat`` and
+        ``direction`` (docs/vllm.md); ``None``: the fork cannot serve this rule."""
+        return None
+
+    @classmethod
+    def supports_vllm(cls) -> bool:
+        """Whether the rule implements :meth:`vllm_payload`."""
+        return cls.vllm_payload is not Steerer.vllm_payload
+
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
-        """The steerer's settings as JSON-ready data (directions excluded)."""
+        """The steerer's settings as JSON-ready data (directions excluded; extra parameters
+        last)."""
         threshold = "boundary" if self.threshold_source == "boundary" else f"p{self.percentile:g}"
         return {
             "method": self.method,
@@ -295,6 +345,7 @@ class Steerer:
             "positions": self.positions,
             "layers": [r.layer for r in self.rules],
             "points": [r.point for r in self.rules],
+            **{name: getattr(self, name) for name in self.params},
         }
 
     def __repr__(self) -> str:
@@ -320,6 +371,8 @@ class SwFC(Steerer):
     """Steering with a fixed coefficient: ``h' = h ± α·Δμ·v̂`` on every selected token."""
 
     method = "swfc"
+    display_name = "SwFC"
+    paper_grid = (1.0, 2.0, 3.0, 4.0, 5.0)
     gated = False
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
@@ -329,7 +382,7 @@ class SwFC(Steerer):
         return rule
 
     def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
-        return rules.shift(h, rule.v_hat, mask, amount=rule.amount)
+        return rules.shift(h, rule.v_hat, mask, amount=_number(rule.amount))
 
 
 class StTP(Steerer):
@@ -337,6 +390,8 @@ class StTP(Steerer):
     (``"negative"``: ``ρ > m`` set to ``μ⁻ − α σ⁻``)."""
 
     method = "sttp"
+    display_name = "StTP"
+    paper_grid = (0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0)
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         rule = super()._resolve(d)
@@ -348,9 +403,11 @@ class StTP(Steerer):
         return rule
 
     def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
-        return rules.to_target(
-            h, rule.v_hat, mask, threshold=rule.threshold, target=rule.target, sign=rule.sign
-        )
+        return rules.to_target(h, rule.v_hat, mask, threshold=_number(rule.threshold),
+                               target=_number(rule.target), sign=rule.sign)
+
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        return {"threshold": _number(rule.threshold), "target": _number(rule.target)}
 
 
 class StMP(Steerer):
@@ -358,13 +415,10 @@ class StMP(Steerer):
     ``μ⁺ + cap_sigmas·σ⁺`` (``"negative"``: floored at ``μ⁻ − cap_sigmas·σ⁻``)."""
 
     method = "stmp"
-
-    def __init__(self, direction: Any, alpha: float = 1.0, *, cap_sigmas: float = 40.0, **kwargs: Any):
-        cap_sigmas = float(cap_sigmas)
-        if not math.isfinite(cap_sigmas) or cap_sigmas < 0:
-            raise SteeringConfigError(f"cap_sigmas must be a finite number ≥ 0, got {cap_sigmas}.")
-        self.cap_sigmas = cap_sigmas
-        super().__init__(direction, alpha, **kwargs)
+    display_name = "StMP"
+    paper_grid = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+    params = {"cap_sigmas": Param(40.0, minimum=0.0, help="cap at μ⁺ + cap_sigmas·σ⁺")}
+    cap_sigmas: float
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         rule = super()._resolve(d)
@@ -383,14 +437,15 @@ class StMP(Steerer):
             h,
             rule.v_hat,
             mask,
-            threshold=rule.threshold,
-            coefficient=rule.coefficient,
-            cap=rule.cap,
+            threshold=_number(rule.threshold),
+            coefficient=_number(rule.coefficient),
+            cap=_number(rule.cap),
             sign=rule.sign,
         )
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "cap_sigmas": self.cap_sigmas}
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        return {"threshold": _number(rule.threshold), "coefficient": _number(rule.coefficient),
+                "cap": _number(rule.cap)}
 
 
 class Ablation(Steerer):
@@ -400,6 +455,8 @@ class Ablation(Steerer):
     """
 
     method = "ablate"
+    display_name = "Ablation"
+    aliases = ("ablation",)
     gated = False
 
     def __init__(self, direction: Any, alpha: float = 1.0, **kwargs: Any):
@@ -411,25 +468,39 @@ class Ablation(Steerer):
         return rules.ablate(h, rule.v_hat, mask)
 
 
-METHODS: dict[str, type[Steerer]] = {c.method: c for c in (SwFC, StTP, StMP, Ablation)}
+for _cls in (SwFC, StTP, StMP, Ablation):
+    register(_cls)
+
+
+def _number(value: float | None) -> float:
+    """A resolved rule number that the rule's ``_resolve`` set (``None`` is a bug there)."""
+    if value is None:
+        raise SteeringConfigError("A rule number was not resolved; the rule's _resolve must set it.")
+    return float(value)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "METHODS":  # the old name of the rule table: {name: rule class}
+        return {cls.method: cls for cls in registry.rules()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_steerer(method: str, direction: Any, alpha: float = 1.0, **kwargs: Any) -> Steerer:
-    """Build a steerer by method name: ``"swfc"``, ``"sttp"``, ``"stmp"`` or ``"ablate"``.
+    """Build a steerer by rule name (see :mod:`lensteer.steering.registry`): ``"swfc"``,
+    ``"sttp"``, ``"stmp"``, ``"ablate"``, or any rule registered since.
 
     >>> make_steerer("nope", None)
     Traceback (most recent call last):
     ...
     lensteer.steering.steerers.SteeringConfigError: Unknown steering method 'nope': choose from swfc, sttp, stmp, ablate.
     """
-    key = str(method).lower()
-    if key == "ablation":
-        key = "ablate"
-    if key not in METHODS:
+    try:
+        cls = registry.get_rule(method)
+    except KeyError:
         raise SteeringConfigError(
-            f"Unknown steering method {method!r}: choose from {', '.join(METHODS)}."
-        )
-    return METHODS[key](direction, alpha, **kwargs)
+            f"Unknown steering method {method!r}: choose from {', '.join(registry.rule_names())}."
+        ) from None
+    return cls(direction, alpha, **kwargs)
 
 
 class SteerHook:
