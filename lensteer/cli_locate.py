@@ -1,9 +1,14 @@
-"""The ``lensteer locate`` subcommand (see :mod:`lensteer.locate`)."""
+"""The ``lensteer locate`` subcommand (see :mod:`lensteer.locate`): arguments, the run, the
+output folder and its plots."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
+from . import io
 from .cli_args import at_least, layer_spec, positive_int
+from .errors import UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +49,79 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_locate(args: argparse.Namespace) -> int:
-    from .locate import locate_command
-
     return locate_command(args)
+
+
+def _installed_backend() -> str:
+    """``"bridge"`` with TransformerLens 4, ``"hooked"`` with TransformerLens 3.9."""
+    import importlib.metadata
+
+    major = int(importlib.metadata.version("transformer-lens").split(".")[0])
+    return "bridge" if major >= 4 else "hooked"
+
+
+def locate_command(args: argparse.Namespace) -> int:
+    """``lensteer locate``: check everything, run the sweep, then write sweep.json, directions/
+    and plots into a fresh folder that replaces ``--out`` whole."""
+    from .hooks import HOOK_POINTS
+    from .layers import parse_layers
+    from .locate import locate
+    from .models import load_model
+    from .outdir import check_out, lock_out, staged_dir, write_marker
+
+    import torch
+
+    out = check_out(args.out, "locate")
+    hooks = [h for part in args.hooks for h in part.split(",") if h]
+    bad = [h for h in hooks if h not in HOOK_POINTS]
+    if bad or not hooks:
+        raise UsageError(f"--hooks: unknown hook point {bad[0] if bad else ''!r}; choose from "
+                         f"{', '.join(HOOK_POINTS)}.")
+    with lock_out(out):
+        torch.manual_seed(args.seed)
+        backend = args.backend or _installed_backend()
+        model = load_model(args.model, device=args.device, backend=backend)
+        layers = parse_layers(args.layers, int(model.cfg.n_layers))
+        result = locate(  # checks trait, layers, folds vs scenarios before generating
+            model, args.trait, layers=layers, hooks=hooks, method=args.method, n_folds=args.folds,
+            responses=args.responses, prompts_per_scenario=args.prompts_per_scenario,
+            max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens,
+            greedy=args.greedy, seed=args.seed, batch_size=args.batch_size,
+            per_token=not args.no_per_token, evaluate=args.evaluate,
+        )
+        with staged_dir(out) as tmp:
+            result.save(tmp)
+            names = ["sweep.json", "directions"]
+            if not args.no_plots:
+                names += [p.name for p in _write_plots(result, tmp)]
+            write_marker(tmp, "locate")
+    print(result.table())
+    print(f"recommended layers: {result.recommended}")
+    print(result.recommendation)
+    print("wrote " + ", ".join(str(out / name) for name in names))
+    return 0
+
+
+def _write_plots(result: Any, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    paths = []
+
+    def save(fig, name):
+        path = out / name
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+
+    save(plots.plot_sweep(result), "sweep.png")
+    save(plots.plot_cosine(result), "cosine.png")
+    point = result.rows[0].point  # the recommendation's hook point
+    for layer in result.recommended:
+        save(plots.plot_projections(result, layer, point), f"projections_L{layer}_{point}.png")
+    return paths
