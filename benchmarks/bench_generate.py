@@ -56,7 +56,7 @@ def main() -> None:
     def run_lensteer(batch):
         # stop ids patched out so that all paths do the same work
         gens = lensteer.generate(model, PROMPTS[:batch], greedy=True, max_new_tokens=NEW_TOKENS,
-                                 batch_size=batch, progress=False)
+                                 batch_size=batch, progress=False, path="tl")  # vs bridge.generate
         return sum(len(g.response_ids) for g in gens)
 
     def run_bridge(batch):

@@ -140,7 +140,7 @@ def generate_answers(
     and ``steerer``. ``gen``: :class:`~lensteer.evaluation.conditions.GenSettings`."""
     from ..generation import generate
     from ..steering import steer
-    from .conditions import GenSettings, generation_path
+    from .conditions import GenSettings
 
     gen = gen or GenSettings(max_new_tokens=512)
     systems = [systems] if systems is None or isinstance(systems, str) else list(systems) or [None]
@@ -150,7 +150,7 @@ def generate_answers(
         head = [{"role": "system", "content": system}] if system else []
         convs.append(head + [{"role": "user", "content": it.text}])
     with steer(model, steerer):
-        gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+        gens = generate(model, convs, **gen.kwargs())
     return [g.text for g in gens]
 
 

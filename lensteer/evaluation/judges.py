@@ -920,7 +920,6 @@ class LocalJudge(ChatJudge):
     def _complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
         from ..chat import format_chat
         from ..generation import generate
-        from .conditions import generation_path
 
         n_ctx = int(getattr(self.model.cfg, "n_ctx", 0) or 0)
         out: list[JudgeAnswer | None] = [None] * len(requests)
@@ -937,8 +936,7 @@ class LocalJudge(ChatJudge):
             groups.setdefault(budget, []).append(i)
         for budget, idx in sorted(groups.items()):
             gens = generate(self.model, [requests[i].messages() for i in idx], greedy=True,
-                            max_new_tokens=budget, batch_size=self.batch_size, progress=False,
-                            path=generation_path(self.model))
+                            max_new_tokens=budget, batch_size=self.batch_size, progress=False)
             for i, g in zip(idx, gens):
                 self.stats["requests"] += 1
                 value = parse_answer(requests[i].kind, g.text)

@@ -199,7 +199,7 @@ def generate_answers(
     conversation. ``gen``: :class:`~lensteer.evaluation.conditions.GenSettings`."""
     from ..generation import generate
     from ..steering import steer
-    from .conditions import GenSettings, generation_path
+    from .conditions import GenSettings
 
     gen = gen or GenSettings(max_new_tokens=512)
     systems = [systems] if systems is None or isinstance(systems, str) else list(systems) or [None]
@@ -208,11 +208,10 @@ def generate_answers(
         system = systems[i % len(systems)]
         head = [{"role": "system", "content": system}] if system else []
         first_convs.append(head + [{"role": "user", "content": q.turns[0]}])
-    path = generation_path(model)
     with steer(model, steerer):
-        first = generate(model, first_convs, **gen.kwargs(), path=path)
+        first = generate(model, first_convs, **gen.kwargs())
         second = generate(model, [g.continue_with(q.turns[1]) for g, q in zip(first, questions)],
-                          **{**gen.kwargs(), "seed": gen.seed + 1000}, path=path)
+                          **{**gen.kwargs(), "seed": gen.seed + 1000})
     return [MTBenchAnswer(q.question_id, (a.text, b.text), (a.finished, b.finished))
             for q, a, b in zip(questions, first, second)]
 

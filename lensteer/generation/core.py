@@ -130,9 +130,10 @@ def generate(
             on a Hugging Face model sharing the Bridge's weights, with the steering hooks found
             on the model attached as torch hooks (:mod:`lensteer.generation.fast`; greedy output
             is token-identical), and raises :class:`~lensteer.generation.policy.FastPathError` saying why when it cannot;
-            ``"auto"`` (default) takes the fast path while lensteer steering hooks are on the
-            model and every hook on it is one of them on the residual stream (a torch hook of
-            yours on the model's modules sends it to ``"tl"`` with a warning).
+            ``"auto"`` (default) takes the fast path whenever it can reproduce the TL path:
+            every hook on the model is a lensteer steering hook on the residual stream, and no
+            torch hook of yours sits on the model's modules (one sends steered generation to
+            ``"tl"`` with a warning).
             :mod:`lensteer.generation.policy` is the whole policy.
         truncate: what to do when a prompt plus ``max_new_tokens`` exceeds the model's context
             (``model.cfg.n_ctx``): ``"error"`` (default) raises

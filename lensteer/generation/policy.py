@@ -13,10 +13,11 @@ reads the model itself — no registry of who steers what:
   model (say ``model.original_model.model.layers[1].register_forward_hook(...)``) rules the fast
   path out.
 
-``path="auto"`` takes the fast path when lensteer steering hooks are on the model and nothing
-rules it out, and warns once when only a torch hook of the user's does; unsteered generation
-stays on the TransformerLens path. ``path="fast"`` raises :class:`FastPathError` saying why
-when it cannot be taken; ``path="tl"`` never takes it.
+``path="auto"`` takes the fast path whenever nothing rules it out, steered or not (greedy
+tokens are identical on both paths, and seeded samples draw from the same random stream with the
+same sampling function), and warns once when steering would run on the slower path only because
+of a torch hook of the user's. ``path="fast"`` raises :class:`FastPathError` saying why when it
+cannot be taken; ``path="tl"`` never takes it.
 """
 from __future__ import annotations
 
@@ -190,12 +191,10 @@ def choose_path(model: Any, path: str) -> contextlib.AbstractContextManager[Any]
     TransformerLens path; see the module docstring for the policy."""
     if path not in PATHS:
         raise ValueError(f"path must be 'auto', 'tl' or 'fast', not {path!r}.")
-    if path == "tl":
+    if path == "tl" or (path == "auto" and not fast.supports_fast_path(model)):
         return contextlib.nullcontext(None)
     hooks = steering_hooks(model) if fast.supports_fast_path(model) else []
-    if path == "auto" and not hooks:
-        return contextlib.nullcontext(None)
-    reason = fast_path_reason(model, warn=path == "auto")
+    reason = fast_path_reason(model, warn=path == "auto" and bool(hooks))
     if reason is None:
         return _fast_model(model, hooks)
     if path == "fast":
