@@ -30,7 +30,8 @@ END = "<!-- import-graph:end -->"
 #: never of a higher one, and no import circle may form within a layer. Each entry is a module
 #: or a package (then every module in it); the longest matching entry decides.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["lensteer.errors", "lensteer.runtime", "lensteer.io", "lensteer.layers"]),
+    ("foundation", ["lensteer.errors", "lensteer.runtime", "lensteer.protocols", "lensteer.io",
+                    "lensteer.layers"]),
     ("data", ["lensteer.chat", "lensteer.hooks", "lensteer.outdir", "lensteer.organism",
               "lensteer.persona"]),
     ("models", ["lensteer.models", "lensteer.traits", "lensteer.directions"]),
@@ -181,12 +182,13 @@ def _node(entry: str) -> str:
 
 
 #: Components every layer uses, left out of the drawing (not of the checks) to keep it legible.
-_UNDRAWN_TARGETS = {"lensteer.errors", "lensteer.io", "lensteer.layers"}
+_UNDRAWN_TARGETS = {"lensteer.errors", "lensteer.io", "lensteer.layers", "lensteer.protocols"}
 
 
 def render(graph: dict[str, set[str]]) -> str:
     """The generated part of the page: a mermaid drawing of the imports between components
-    (the LAYERS entries; imports of errors, io and layers and those of the facade left out)
+    (the LAYERS entries; imports of errors, io, layers and protocols and those of the facade
+    left out)
     and a table of every module's layer."""
     edges: set[tuple[str, str]] = set()
     for src, targets in graph.items():

@@ -6,7 +6,14 @@
 """
 from .activations import PooledActivations, collect_activations
 from .chat import ChatTokens, MessageSpan, format_chat
-from .directions import TokenStats, TraitDirection, fit_direction, fit_logistic, mean_difference, pca_direction
+from .directions import (
+    TokenStats,
+    TraitDirection,
+    fit_direction,
+    fit_logistic,
+    mean_difference,
+    pca_direction,
+)
 from .errors import LensteerError
 from .generation import Generation, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name

@@ -24,8 +24,9 @@ True
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 from .errors import ActivationError
 from .generation import left_pad
 from .hooks import HOOK_POINTS, hook_name, legacy_name, parse_hook_name, resolve_hook
+from .protocols import LensModel
 
 
 @dataclass
@@ -48,8 +50,8 @@ class PooledActivations:
 
     sites: list[str]
     means: Float[Tensor, "sample site d_model"]
-    n_tokens: Int[Tensor, "sample"]
-    projections: dict[str, list[Float[Tensor, "tokens k"]]] = field(default_factory=dict)
+    n_tokens: Int[Tensor, " sample"]
+    projections: dict[str, list[Float[Tensor, "_tokens k"]]] = field(default_factory=dict)
 
     def index(self, site: str | tuple[int, str]) -> int:
         """Column of ``site`` (a legacy hook name or ``(layer, point)``)."""
@@ -71,7 +73,7 @@ class PooledActivations:
 
 
 def resolve_sites(
-    model: Any,
+    model: LensModel,
     layers: Sequence[int] | None = None,
     points: Sequence[str] | str = ("resid_post",),
 ) -> list[str]:
@@ -104,7 +106,7 @@ def _as_matrix(value: Any, d_model: int, site: str) -> Tensor:
 
 
 def collect_activations(
-    model: Any,
+    model: LensModel,
     input_ids: Sequence[Sequence[int]],
     spans: Sequence[tuple[int, int]],
     *,
@@ -242,7 +244,7 @@ def _stop_hook(activation: Tensor, hook: Any) -> Tensor:
     raise _StopForward
 
 
-def _run(model: Any, tokens: Tensor, mask: Tensor, fwd_hooks: list, stop: int | None) -> None:
+def _run(model: LensModel, tokens: Tensor, mask: Tensor, fwd_hooks: list, stop: int | None) -> None:
     """One forward pass with hooks; with ``stop``, it ends after block ``stop - 1``.
 
     Stopping is a hook on that block's ``resid_post`` (registered last, so it fires after every

@@ -9,6 +9,7 @@ from typing import Any
 from . import io
 from .cli_args import at_least, layer_spec, positive_int
 from .errors import UsageError
+from .models import Backend
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +53,7 @@ def _cmd_locate(args: argparse.Namespace) -> int:
     return locate_command(args)
 
 
-def _installed_backend() -> str:
+def _installed_backend() -> Backend:
     """``"bridge"`` with TransformerLens 4, ``"hooked"`` with TransformerLens 3.9."""
     import importlib.metadata
 
@@ -63,13 +64,13 @@ def _installed_backend() -> str:
 def locate_command(args: argparse.Namespace) -> int:
     """``lensteer locate``: check everything, run the sweep, then write sweep.json, directions/
     and plots into a fresh folder that replaces ``--out`` whole."""
+    import torch
+
     from .hooks import HOOK_POINTS
     from .layers import parse_layers
     from .locate import locate
     from .models import load_model
     from .outdir import check_out, lock_out, staged_dir, write_marker
-
-    import torch
 
     out = check_out(args.out, "locate")
     hooks = [h for part in args.hooks for h in part.split(",") if h]
@@ -79,7 +80,7 @@ def locate_command(args: argparse.Namespace) -> int:
                          f"{', '.join(HOOK_POINTS)}.")
     with lock_out(out):
         torch.manual_seed(args.seed)
-        backend = args.backend or _installed_backend()
+        backend: Backend = args.backend or _installed_backend()
         model = load_model(args.model, device=args.device, backend=backend)
         layers = parse_layers(args.layers, int(model.cfg.n_layers))
         result = locate(  # checks trait, layers, folds vs scenarios before generating

@@ -24,12 +24,14 @@ index, which PCA of paired differences relies on.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
-from .chat import format_chat
+from .chat import Message, format_chat
 from .errors import ActivationError, TraitFileError
 from .generation import generate
+from .protocols import LensModel
 from .traits import Scenario, Trait
 
 ALIGNED, MALICIOUS, NEUTRAL = 1, 0, -1
@@ -66,13 +68,13 @@ def _pick(scenarios: Sequence[Scenario], limit: int | None) -> list[Scenario]:
     return items if limit is None else items[: max(int(limit), 0)]
 
 
-def _messages(system: str, user: str) -> list[dict[str, str]]:
+def _messages(system: str, user: str) -> list[Message]:
     head = [{"role": "system", "content": system}] if system else []
     return head + [{"role": "user", "content": user}]
 
 
 def build_contrastive(
-    model: Any,
+    model: LensModel,
     trait: Trait,
     *,
     split: Literal["train", "eval"] = "train",
@@ -136,8 +138,10 @@ def build_contrastive(
     ]
 
 
-def _given(model: Any, scenario: Scenario, label: int, system: str, k: int) -> Sample:
+def _given(model: LensModel, scenario: Scenario, label: int, system: str, k: int) -> Sample:
     text = scenario.aligned_response if label == ALIGNED else scenario.malicious_response
+    if text is None:  # build_contrastive checked has_responses first
+        raise TraitFileError(f"Scenario {scenario.id!r} has no given response for label {label}.")
     chat = format_chat(
         model.tokenizer,
         _messages(system, scenario.prompt) + [{"role": "assistant", "content": text}],
@@ -150,7 +154,7 @@ def _given(model: Any, scenario: Scenario, label: int, system: str, k: int) -> S
 
 
 def build_neutral(
-    model: Any,
+    model: LensModel,
     trait: Trait,
     *,
     max_scenarios: int | None = None,

@@ -30,6 +30,7 @@ from torch import Tensor
 from . import io
 from .errors import ArtifactError, FitError, LensteerError
 from .models import ModelInfo, model_info
+from .protocols import HasConfig, LensModel
 
 FORMAT_VERSION = 1
 
@@ -69,7 +70,7 @@ class TokenStats:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TokenStats":
+    def from_dict(cls, data: dict[str, Any]) -> TokenStats:
         return cls(**data)
 
 
@@ -77,7 +78,7 @@ class TokenStats:
 class TraitDirection:
     """A unit direction at one hook point plus the projection statistics (docs/concepts.md, *A direction and five numbers per layer*)."""
 
-    v_hat: Float[Tensor, "d_model"]
+    v_hat: Float[Tensor, " d_model"]
     boundary: float
     mu_pos: float
     sigma_pos: float
@@ -125,7 +126,7 @@ class TraitDirection:
         return int(self.v_hat.shape[0])
 
     # ------------------------------------------------------------------ model compatibility
-    def check_model(self, model: Any, *, strict: bool = True) -> None:
+    def check_model(self, model: HasConfig, *, strict: bool = True) -> None:
         """Raise :class:`DirectionMismatchError` unless this direction fits ``model``.
 
         A different ``d_model`` or a layer the model lacks is always an error; a different model
@@ -161,7 +162,7 @@ class TraitDirection:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TraitDirection":
+    def from_dict(cls, data: dict[str, Any]) -> TraitDirection:
         data = dict(data)
         data["v_hat"] = torch.as_tensor(data["v_hat"], dtype=torch.float32)
         if data.get("token_stats") is not None:
@@ -179,8 +180,8 @@ class TraitDirection:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, *, model: Any = None, strict: bool = True
-    ) -> "TraitDirection":
+        cls, path: str | os.PathLike, *, model: LensModel | None = None, strict: bool = True
+    ) -> TraitDirection:
         """Read a direction saved by :meth:`save`; with ``model``, check it fits that model."""
         tensors, meta = io.load_tensors(path)
         if not isinstance(meta, dict) or meta.get("kind") != "lensteer.TraitDirection":
@@ -195,7 +196,7 @@ class TraitDirection:
                 direction.check_model(model, strict=strict)
         return direction
 
-    def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, "..."]:
+    def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, " ..."]:
         """``⟨h, v̂⟩`` in float32 for any batch of activations."""
         return activations.to(torch.float32) @ self.v_hat.to(activations.device)
 
@@ -223,6 +224,8 @@ def artifact_fields(path: str | os.PathLike) -> Iterator[None]:
 
 
 # ====================================================================== fitting
+# The malicious embeddings' width is annotated ``_d_model``: jaxtyping leaves it to
+# _check_classes, whose FitError says that the two classes come from different hook points.
 #: The fitting methods :func:`fit_direction` knows.
 METHODS = ("logistic", "mean_diff", "pca")
 
@@ -257,11 +260,11 @@ def _check_classes(pos: Tensor, neg: Tensor, minimum: int = 2) -> None:
 
 def fit_logistic(
     pos: Float[Tensor, "n_pos d_model"],
-    neg: Float[Tensor, "n_neg d_model"],
+    neg: Float[Tensor, "n_neg _d_model"],
     *,
     C: float = 1.0,
     max_iter: int = 5000,
-) -> tuple[Float[Tensor, "d_model"], float]:
+) -> tuple[Float[Tensor, " d_model"], float]:
     """The paper's probe: L2 logistic regression (sklearn, lbfgs), aligned = class 1.
 
     Returns ``(w, b)`` so that the logit of ``x`` is ``⟨w, x⟩ + b``.
@@ -271,8 +274,9 @@ def fit_logistic(
     >>> bool(w[0] > 0)
     True
     """
-    import numpy as np
     import warnings
+
+    import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -287,12 +291,13 @@ def fit_logistic(
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)
-    return torch.from_numpy(clf.coef_[0].copy()).to(torch.float32), float(clf.intercept_[0])
+    coef, intercept = np.asarray(clf.coef_), np.asarray(clf.intercept_)
+    return torch.from_numpy(coef[0].copy()).to(torch.float32), float(intercept[0])
 
 
 def mean_difference(
-    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg d_model"]
-) -> Float[Tensor, "d_model"]:
+    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg _d_model"]
+) -> Float[Tensor, " d_model"]:
     """CAA / persona-vector direction: ``mean(pos) − mean(neg)`` (not normalised).
 
     >>> mean_difference(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0]])).tolist()
@@ -304,9 +309,10 @@ def mean_difference(
 
 
 def pca_direction(
-    pos: Float[Tensor, "n d_model"], neg: Float[Tensor, "n d_model"]
-) -> Float[Tensor, "d_model"]:
-    """RepE direction: first principal component of paired differences ``pos[i] − neg[i]``.
+    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg _d_model"]
+) -> Float[Tensor, " d_model"]:
+    """RepE direction: first principal component of paired differences ``pos[i] − neg[i]``
+    (``n_pos`` must equal ``n_neg``; unequal counts raise :class:`FitError`).
 
     The pairs are symmetrised (each difference with both signs, as RepE's random pair order
     does on average), so the component is the top right singular vector of the difference
@@ -331,7 +337,7 @@ def pca_direction(
 
 
 def projection_stats(
-    pos_proj: Float[Tensor, "n_pos"], neg_proj: Float[Tensor, "n_neg"]
+    pos_proj: Float[Tensor, " n_pos"], neg_proj: Float[Tensor, " n_neg"]
 ) -> dict[str, float]:
     """μ±, σ± (sample std, ddof = 1; 0 for a single sample) and Cohen's d (pooled sd).
 
@@ -355,7 +361,7 @@ def projection_stats(
 
 
 def token_stats(
-    pos_tokens: Float[Tensor, "n_pos_tokens"], neg_tokens: Float[Tensor, "n_neg_tokens"]
+    pos_tokens: Float[Tensor, " n_pos_tokens"], neg_tokens: Float[Tensor, " n_neg_tokens"]
 ) -> TokenStats:
     """:class:`TokenStats` from per-token projections of aligned and malicious responses.
 
@@ -389,12 +395,12 @@ def embeddings_hash(*arrays: Tensor) -> str:
 
 def fit_direction(
     pos: Float[Tensor, "n_pos d_model"],
-    neg: Float[Tensor, "n_neg d_model"],
+    neg: Float[Tensor, "n_neg _d_model"],
     *,
     method: str = "logistic",
     layer: int = 0,
     hook: str | None = None,
-    model: Any = None,
+    model: LensModel | None = None,
     trait: str = "",
     data_hash: str | None = None,
     C: float = 1.0,
@@ -456,5 +462,8 @@ def fit_direction(
         model=info,
         data_hash=data_hash or embeddings_hash(pos, neg),
         extra=fit_extra,
-        **stats,
+        mu_pos=stats["mu_pos"],
+        sigma_pos=stats["sigma_pos"],
+        mu_neg=stats["mu_neg"],
+        sigma_neg=stats["sigma_neg"],
     )

@@ -42,9 +42,10 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -64,6 +65,7 @@ from .directions import (
 from .errors import ActivationError, ArtifactError, FitError, TraitFileError, UsageError
 from .hooks import parse_hook_name
 from .models import model_info
+from .protocols import LensModel
 from .traits import Trait, load_trait
 
 FORMAT_VERSION = 1
@@ -106,7 +108,7 @@ class LocateRow:
     eval_auroc: float | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LocateRow":
+    def from_dict(cls, data: dict[str, Any]) -> LocateRow:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -189,7 +191,7 @@ class LocateResult:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], directions: dict[str, TraitDirection] | None = None) -> "LocateResult":
+    def from_dict(cls, data: dict[str, Any], directions: dict[str, TraitDirection] | None = None) -> LocateResult:
         return cls(
             trait=data["trait"],
             model=data["model"],
@@ -226,7 +228,7 @@ class LocateResult:
         return path
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "LocateResult":
+    def load(cls, directory: str | os.PathLike) -> LocateResult:
         """Read what :meth:`save` wrote; a missing or damaged result raises a LensteerError."""
         directory = Path(directory)
         sweep = directory / "sweep.json"
@@ -367,7 +369,7 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
 
 # ====================================================================== the sweep
 def locate(
-    model: Any,
+    model: LensModel,
     trait: str | os.PathLike | Trait,
     *,
     layers: Sequence[int] | None = None,
@@ -422,7 +424,7 @@ def locate(
                     token_percentile=token_percentile, check_scenarios=samples is None,
                     max_new_tokens=max_new_tokens, batch_size=batch_size, greedy=greedy,
                     temperature=temperature)
-    gen = dict(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
+    gen: dict[str, Any] = dict(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
                seed=seed, batch_size=batch_size, progress=progress)
     if samples is None:
         samples = build_contrastive(model, trait, responses=responses, max_scenarios=max_scenarios,

@@ -15,7 +15,8 @@ Nothing here picks a backend: scripts and the CLI select Agg; notebooks keep the
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .locate import LocateResult
 
@@ -100,8 +101,8 @@ def plot_projections(
     if ax is None:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(10, 3.6))
-        ax = fig.subplots(1, 2)
+        ax = Figure(figsize=(10, 3.6)).subplots(1, 2)
+    assert ax is not None
     fig = ax[0].figure
     plot_projection_histogram(result, layer, point, "response", ax=ax[0])
     if result.row(layer, point).hook in result.token_projections:

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LensteerError
+from ..protocols import LensModel
 from .judges import PAIRWISE_PROMPT, ChatJudge, JudgePrompt, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 from .mtbench import pick_stratified
@@ -129,7 +130,7 @@ def load_instructions(source: str | os.PathLike = "bundled", limit: int | None =
 
 
 def generate_answers(
-    model: Any,
+    model: LensModel,
     instructions: Sequence[Instruction],
     *,
     systems: Sequence[str | None] | str | None = None,
@@ -174,8 +175,8 @@ def judge_pairwise(
 
 
 def length_controlled_win_rate(
-    scores: Sequence[float],
-    delta_length: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
+    delta_length: Sequence[float] | np.ndarray,
     *,
     scale: float | None = None,
     C: float = 100.0,

@@ -32,6 +32,7 @@ from ..chat import format_chat
 from ..errors import LensteerError
 from ..generation import generate
 from ..organism.grade import parse_letter
+from ..protocols import LensModel
 from .forward import continuation_logprobs
 
 __all__ = ["DATA_DIR", "MCFileError", "MCQuestion", "load_mc", "mc_accuracy", "parse_choice"]
@@ -170,7 +171,7 @@ def parse_choice(text: str) -> str | None:
 
 
 def mc_accuracy(
-    model: Any,
+    model: LensModel,
     questions: Sequence[MCQuestion],
     *,
     systems: Sequence[str | None] | str | None = None,

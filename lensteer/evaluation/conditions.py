@@ -22,6 +22,7 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import Generation, generate
+from ..protocols import LensModel
 from ..steering import registry, steer
 from ..steering.steerers import Steerer, make_steerer
 from ..traits import Trait
@@ -75,7 +76,7 @@ class Condition:
                 f"α={self.alpha:g}{extra})")
 
     def steerer(self, directions: Mapping[int, TraitDirection]) -> Steerer | None:
-        if not self.steered:
+        if self.method is None or self.layer is None:
             return None
         if self.layer not in directions:
             raise KeyError(f"No direction for layer {self.layer}; have {sorted(directions)}.")
@@ -192,7 +193,7 @@ class ConditionRun:
 
 
 def run_condition(
-    model: Any,
+    model: LensModel,
     condition: Condition,
     items: Sequence[EvalItem],
     judge: Judge,

@@ -47,7 +47,7 @@ def run_demo(
     model = load_model(model_name)
     timings["load model"] = time.perf_counter() - t0
     config = EvaluateConfig.preset("quick" if quick else "demo")
-    locate_kw = dict(max_scenarios=12, n_folds=3) if quick else {}
+    locate_kw: dict[str, Any] = dict(max_scenarios=12, n_folds=3) if quick else {}
     results: dict[str, Any] = {}
     n = len(traits)
     from ..traits import load_trait

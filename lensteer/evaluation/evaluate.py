@@ -39,12 +39,14 @@ from ..directions import TraitDirection
 from ..errors import UsageError
 from ..io import write_json
 from ..models import model_info
+from ..protocols import LensModel
 from ..steering import registry, steer
 from ..traits import Trait, load_trait
 from .capability import load_mc, mc_accuracy
 from .conditions import (
     Condition,
     ConditionRun,
+    EvalItem,
     GenSettings,
     baseline_conditions,
     build_items,
@@ -149,7 +151,7 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
     return {int(d.layer): d for d in keep}
 
 
-def default_judge(model: Any, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
+def default_judge(model: LensModel, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
     """The exact graders of a bundled model with its own trait files; an :class:`OpenAIJudge` when
     ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) is set; else a :class:`ProbeJudge` at
     the middle layer (circular: see :mod:`lensteer.evaluation.judges`)."""
@@ -181,7 +183,7 @@ def _estimates(run: ConditionRun, seed: int, n_boot: int) -> dict[str, Any]:
 
 
 def evaluate(
-    model: Any,
+    model: LensModel,
     trait: str | os.PathLike | Trait,
     directions: Any,
     *,
@@ -294,7 +296,8 @@ def evaluate(
                          and r["calibration"] == calibration and r["trait"] is not None]
                 if not group:
                     continue
-                best = min(group, key=lambda r: (abs(r["trait"] - paper["trait"]),
+                paper_trait = paper["trait"]
+                best = min(group, key=lambda r: (abs(r["trait"] - paper_trait),
                                                  -(r["coherence"] or 0.0), r["alpha"]))
                 matched.append({"method": method, "threshold": threshold,
                                 "calibration": calibration, "paper": paper, "variant": best})

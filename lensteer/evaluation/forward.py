@@ -16,7 +16,6 @@ steerer in ``"response"`` mode edits exactly the tokens it would edit while gene
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -25,6 +24,7 @@ from torch import Tensor
 from .. import runtime
 from ..chat import format_chat
 from ..generation import Generation, left_pad
+from ..protocols import LensModel
 
 __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
@@ -32,14 +32,14 @@ __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 FIRST_TOKENS = 50
 
 
-def _device(model: Any) -> torch.device:
+def _device(model: LensModel) -> torch.device:
     try:
         return next(model.parameters()).device
     except (AttributeError, StopIteration):
         return torch.device("cpu")
 
 
-def _pad_id(model: Any) -> int:
+def _pad_id(model: LensModel) -> int:
     tok = getattr(model, "tokenizer", None)
     for name in ("pad_token_id", "eos_token_id"):
         value = getattr(tok, name, None)
@@ -49,12 +49,12 @@ def _pad_id(model: Any) -> int:
 
 
 def continuation_logprobs(
-    model: Any,
+    model: LensModel,
     prompts: Sequence[Sequence[int]],
     continuations: Sequence[Sequence[int]],
     *,
     batch_size: int = 16,
-) -> list[Float[Tensor, n_tokens]]:
+) -> list[Float[Tensor, " n_tokens"]]:
     """Per-token log-probabilities of each continuation after its prompt, one tensor per row.
 
     Active steering applies (see the module docstring); nothing is generated.
@@ -92,7 +92,7 @@ def continuation_logprobs(
 
 
 def response_cross_entropy(
-    model: Any,
+    model: LensModel,
     generations: Sequence[Generation],
     systems: Sequence[str | None] | str | None,
     *,

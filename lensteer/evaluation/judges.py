@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import LensteerError
+from ..protocols import LensModel
 
 __all__ = [
     "ANSWER_KINDS",
@@ -169,7 +170,13 @@ class PersonaJudge:
         self.name = f"persona-{trait}"
 
     def score(self, items: Sequence[JudgeItem]) -> list[Verdict]:
-        from ..persona.grade import find_question, grade_fact, grade_reply
+        # grade_reply arrives with the persona graders' compassion half (lensteer/persona/grade.py,
+        # in progress on main); until it lands PersonaJudge.score raises ImportError here
+        from ..persona.grade import (
+            find_question,
+            grade_fact,
+            grade_reply,  # pyright: ignore[reportAttributeAccessIssue]
+        )
 
         out = []
         for it in items:
@@ -644,7 +651,9 @@ class ChatJudge:
                 hit = self.cache.get(key)
                 if hit is not None:
                     self.stats["cache_hits"] += 1
-                    value = _NUMBER_TO_PREF.get(hit[0]) if r.kind == "preference" else hit[0]
+                    number = hit[0]
+                    value = (None if number is None else _NUMBER_TO_PREF.get(number)) \
+                        if r.kind == "preference" else number
                     out[i] = JudgeAnswer(value, "cached", hit[1])
                     continue
             pending.append((i, r, key))
@@ -652,7 +661,7 @@ class ChatJudge:
             answers = self._complete([r for _, r, _ in pending])
             for (i, r, key), a in zip(pending, answers):
                 if a.parsed and self.cache is not None:
-                    number = _PREF_TO_NUMBER[a.value] if r.kind == "preference" else a.value
+                    number = _PREF_TO_NUMBER[str(a.value)] if r.kind == "preference" else a.value
                     self.cache.put(key, r.rubric or r.kind, self.model_id, number, a.raw)  # type: ignore[arg-type]
                 out[i] = a
         return out  # type: ignore[return-value]
@@ -874,7 +883,7 @@ class LocalJudge(ChatJudge):
 
     def __init__(
         self,
-        model: Any,
+        model: LensModel | str,
         trait: str | None = None,
         *,
         coherence: bool = True,
@@ -954,7 +963,7 @@ class ProbeJudge:
     Circular when ``direction`` is the steered one (see the module docstring); no coherence.
     """
 
-    def __init__(self, model: Any, direction: Any, *, neutral_system: str | None = None,
+    def __init__(self, model: LensModel, direction: Any, *, neutral_system: str | None = None,
                  batch_size: int = 16) -> None:
         self.model = model
         self.direction = direction

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ..organism.grade import repetition as conversation_repetition
 from ..organism.world import words
+from ..steering.telemetry import Telemetry
 
 __all__ = [
     "Estimate",
@@ -133,7 +134,7 @@ def token_cross_entropy(
     logprobs: Float[Tensor, "batch pos vocab"],
     targets: Int[Tensor, "batch pos"],
     mask: Int[Tensor, "batch pos"],
-) -> Float[Tensor, batch]:
+) -> Float[Tensor, " batch"]:
     """Mean cross-entropy (nats) of ``targets`` under ``logprobs`` over the masked positions.
 
     >>> lp = torch.log(torch.full((1, 2, 4), 0.25))
@@ -180,7 +181,8 @@ def repetition_per_turn(texts: Sequence[str], n: int = 3) -> list[dict[str, floa
     return out
 
 
-def intervention_size(telemetry: Any, sequences: Collection[int] | None = None) -> dict[str, float]:
+def intervention_size(telemetry: Telemetry | None,
+                      sequences: Collection[int] | None = None) -> dict[str, float]:
     """Gate rate per phase and the mean L2 size of the change per token, from a
     :class:`lensteer.steering.Telemetry` (summed over steerers and layers; ``{}`` for ``None``).
 

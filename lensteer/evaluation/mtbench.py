@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from ..errors import LensteerError
+from ..protocols import LensModel
 from .judges import ChatJudge, JudgePrompt, JudgeRequest, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 
@@ -187,7 +188,7 @@ class MTBenchAnswer:
 
 
 def generate_answers(
-    model: Any,
+    model: LensModel,
     questions: Sequence[MTBenchQuestion],
     *,
     systems: Sequence[str | None] | str | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import generate
+from ..protocols import LensModel
 from ..steering import steer
 from ..traits import Trait
 from .conditions import Condition, GenSettings
@@ -36,7 +37,7 @@ def conversation_plan(n_scenarios: int, n_conversations: int, n_turns: int) -> l
 
 
 def run_multiturn(
-    model: Any,
+    model: LensModel,
     condition: Condition,
     trait: Trait,
     judge: Judge,

@@ -185,8 +185,8 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
         if have:
             order = " > ".join(f"{m} {_num(100 * v, 0)} %" for m, v in sorted(have.items(), key=lambda kv: -kv[1]))
             out.append(f"Recovery of the aligned–malicious gap, {mode} tokens: {order}.")
-    both = [(m, rec(f"{m}-all"), rec(f"{m}-response")) for m in methods]
-    both = [b for b in both if b[1] is not None and b[2] is not None]
+    both = [(m, r, s) for m in methods
+            if (r := rec(f"{m}-all")) is not None and (s := rec(f"{m}-response")) is not None]
     if both:
         ratio = [f"{m} {_num(100 * r, 0)} % vs {_num(100 * s, 0)} %" for m, r, s in both]
         out.append("All-token vs response-only recovery (the paper found response-only recovers "

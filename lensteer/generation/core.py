@@ -9,10 +9,9 @@ Hooks on the model fire on every decoding step of either path.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from jaxtyping import Int
@@ -21,7 +20,8 @@ from tqdm.auto import tqdm
 
 from .. import runtime
 from ..chat import Conversation, Message, as_messages, format_chat
-from ..errors import ContextLengthError
+from ..errors import ContextLengthError, warn_caller
+from ..protocols import LensModel
 from . import fast, tl
 from .policy import choose_path
 
@@ -58,7 +58,7 @@ class Generation:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Generation":
+    def from_dict(cls, data: dict[str, Any]) -> Generation:
         return cls(**data)
 
 
@@ -67,11 +67,11 @@ def _as_conversations(conversations: Conversation | Sequence[Conversation]) -> l
         return [conversations]
     items = list(conversations)
     if items and isinstance(items[0], dict):  # one conversation given as a list of messages
-        return [items]
-    return items
+        return [cast(Conversation, items)]
+    return cast(list[Conversation], items)
 
 
-def _stop_ids(model: Any) -> list[int]:
+def _stop_ids(model: LensModel) -> list[int]:
     tokenizer = model.tokenizer
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     config = getattr(getattr(model, "original_model", None), "generation_config", None)
@@ -101,7 +101,7 @@ def left_pad(
 
 
 def generate(
-    model: Any,
+    model: LensModel,
     conversations: Conversation | Sequence[Conversation],
     *,
     max_new_tokens: int = 64,
@@ -170,8 +170,8 @@ def generate(
                 f"A prompt of {longest} tokens plus max_new_tokens={max_new_tokens} exceeds the "
                 f"model's context of {n_ctx} tokens: {fix}."
             )
-        warnings.warn(f"Truncating {sum(len(c) > room for c in chats)} prompt(s) from the left to "
-                      f"{room} tokens to fit the model's context of {n_ctx} tokens.", stacklevel=2)
+        warn_caller(f"Truncating {sum(len(c) > room for c in chats)} prompt(s) from the left to "
+                    f"{room} tokens to fit the model's context of {n_ctx} tokens.")
         chats = [c[-room:] for c in chats]
     stop_ids = _stop_ids(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
@@ -189,7 +189,7 @@ def generate(
             tokens, mask = left_pad([chats[i] for i in batch], pad_id)
             tokens, mask = tokens.to(device), mask.to(device)
             ctx = runtime.BatchContext(mask, tokens.shape[1], use_kv_cache, tuple(batch))
-            decode = dict(max_new_tokens=max_new_tokens, do_sample=not greedy,
+            decode: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=not greedy,
                           temperature=1.0 if greedy else temperature,
                           top_p=None if greedy else top_p, stop_ids=stop_ids,
                           use_kv_cache=use_kv_cache)

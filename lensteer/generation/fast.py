@@ -35,21 +35,23 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from ..protocols import LensModel
+
 #: Hook points that have an exact module equivalent on a Hugging Face decoder.
 FAST_POINTS = ("resid_post", "resid_pre")
 
-_SHARED: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _MARK = "._original_component"
 
 
-def supports_fast_path(model: Any) -> bool:
+def supports_fast_path(model: LensModel) -> bool:
     """Whether ``model`` is a Bridge over a Hugging Face decoder with ``model.layers``."""
     hf = getattr(model, "original_model", None)
     layers = getattr(getattr(hf, "model", None), "layers", None)
     return hf is not None and layers is not None and hasattr(hf, "config")
 
 
-def shared_hf_model(model: Any) -> Any:
+def shared_hf_model(model: LensModel) -> Any:
     """A Hugging Face model of the Bridge's architecture holding the Bridge's tensors (zero copy).
 
     Built once per Bridge and cached; parameters are the very tensors of
@@ -59,7 +61,7 @@ def shared_hf_model(model: Any) -> Any:
         return _SHARED[model]
     if not supports_fast_path(model):
         raise TypeError("The fast path needs a TransformerBridge over a Hugging Face decoder.")
-    source = model.original_model
+    source: Any = getattr(model, "original_model")  # a Bridge: supports_fast_path checked it
     config = copy.deepcopy(source.config)  # never touch the Bridge's own config
     # Hugging Face's default attention; greedy outputs match the Bridge's (tested on SmolLM2).
     config._attn_implementation = "sdpa" if getattr(type(source), "_supports_sdpa", False) else (
@@ -97,7 +99,7 @@ def shared_hf_model(model: Any) -> Any:
     return hf
 
 
-def shared_if_built(model: Any) -> Any:
+def shared_if_built(model: LensModel) -> Any:
     """The shared Hugging Face model of ``model`` if :func:`shared_hf_model` built one, else None."""
     return _SHARED.get(model)
 
@@ -141,9 +143,9 @@ def attach(
 def _sample_logits() -> Callable[..., Tensor]:
     """TransformerLens's own sampling function (module moved between 3.9 and 4.x)."""
     try:
-        from transformer_lens.utilities import sample_logits
-    except ImportError:  # TransformerLens 3.9
-        from transformer_lens.utils import sample_logits
+        from transformer_lens.utilities import sample_logits  # pyright: ignore[reportPrivateImportUsage]
+    except ImportError:  # TransformerLens 3.9 (pyright checks against the installed 4.x)
+        from transformer_lens.utils import sample_logits  # pyright: ignore[reportMissingImports]
     return sample_logits
 
 

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import warnings
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from ..errors import LensteerError
+from ..errors import LensteerError, warn_caller
+from ..protocols import LensModel
 from ..runtime import SteeringHook
 from . import fast
 
@@ -52,7 +52,7 @@ class FastPathError(LensteerError, RuntimeError):
     """The fast generation path was requested where it cannot reproduce the hooked model."""
 
 
-def _hook_points(model: Any) -> list[Any]:
+def _hook_points(model: LensModel) -> list[Any]:
     """The model's hook points, each once (aliases resolve to the same object)."""
     registry = getattr(model, "_hook_registry", None)
     points = registry.values() if isinstance(registry, dict) else model.hook_dict.values()
@@ -66,7 +66,7 @@ def _is_steering(fn: Any) -> bool:
     return bool(getattr(fn, "lensteer_steering", False)) and isinstance(fn, SteeringHook)
 
 
-def steering_hooks(model: Any) -> list[SteeringHook]:
+def steering_hooks(model: LensModel) -> list[SteeringHook]:
     """lensteer's steering hooks registered on ``model``, in registration order per hook point
     (hook points in model order). Handles that do not say which function they wrap
     (TransformerLens 3.9) are never counted as lensteer's."""
@@ -79,7 +79,7 @@ def steering_hooks(model: Any) -> list[SteeringHook]:
     return found
 
 
-def foreign_hooks(model: Any) -> int:
+def foreign_hooks(model: LensModel) -> int:
     """How many TransformerLens hooks on ``model`` are not lensteer steering hooks (the fast
     path would silently drop them, so any of them forces the TransformerLens path)."""
     count = 0
@@ -111,7 +111,7 @@ def _is_foreign_torch_hook(fn: Any) -> bool:
     return not (module + ".").startswith(_INTERNAL_HOOK_PACKAGES)
 
 
-def foreign_torch_hooks(model: Any) -> list[str]:
+def foreign_torch_hooks(model: LensModel) -> list[str]:
     """Torch forward and forward-pre hooks that are not lensteer's (nor Hugging Face's or
     TransformerLens's own) on the Bridge, its ``original_model`` or the shared fast-path model,
     and global module hooks: the fast path would skip or add calls to them. Each as
@@ -144,7 +144,7 @@ def foreign_torch_hooks(model: Any) -> list[str]:
 _WARNED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
-def fast_path_reason(model: Any, *, warn: bool = False) -> str | None:
+def fast_path_reason(model: LensModel, *, warn: bool = False) -> str | None:
     """Why the fast path cannot serve ``model`` now (``None`` when it can).
 
     With ``warn``, a fallback caused by a torch hook of the user's is announced with
@@ -165,15 +165,13 @@ def fast_path_reason(model: Any, *, warn: bool = False) -> str | None:
         warned = _WARNED.setdefault(model, set())
         if warn and reason not in warned:
             warned.add(reason)
-            # fast_path_reason ← choose_path ← generate ← the caller
-            warnings.warn(f"lensteer.generate steers on the slower TransformerLens path: {reason}.",
-                          stacklevel=4)
+            warn_caller(f"lensteer.generate steers on the slower TransformerLens path: {reason}.")
         return reason
     return None
 
 
 @contextlib.contextmanager
-def _fast_model(model: Any, hooks: list[SteeringHook]) -> Iterator[Any]:
+def _fast_model(model: LensModel, hooks: list[SteeringHook]) -> Iterator[Any]:
     """The shared Hugging Face model with ``hooks`` attached as torch hooks, removed on exit."""
     hf = fast.shared_hf_model(model)
     handles = []
@@ -186,7 +184,7 @@ def _fast_model(model: Any, hooks: list[SteeringHook]) -> Iterator[Any]:
             handle.remove()
 
 
-def choose_path(model: Any, path: str) -> contextlib.AbstractContextManager[Any]:
+def choose_path(model: LensModel, path: str) -> contextlib.AbstractContextManager[Any]:
     """A context yielding the fast-path model (steering attached), or ``None`` for the
     TransformerLens path; see the module docstring for the policy."""
     if path not in PATHS:

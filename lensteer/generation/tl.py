@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from jaxtyping import Int
 from torch import Tensor
+
+from ..protocols import LensModel
 
 __all__ = ["generate_tokens"]
 
 
 def generate_tokens(
-    model: Any,
+    model: LensModel,
     tokens: Int[Tensor, "batch pos"],
     attention_mask: Int[Tensor, "batch pos"],
     *,
@@ -44,17 +45,17 @@ def generate_tokens(
         )
 
 
-def _is_bridge(model: Any) -> bool:
+def _is_bridge(model: LensModel) -> bool:
     return hasattr(model, "original_model")
 
 
-def _mask_argument(model: Any, mask: Tensor) -> dict[str, Tensor]:
+def _mask_argument(model: LensModel, mask: Tensor) -> dict[str, Tensor]:
     """The Bridge takes the attention mask; TL 3.9 reads left pads off the pad token instead."""
     return {"attention_mask": mask} if _is_bridge(model) else {}
 
 
 @contextlib.contextmanager
-def _left_padding(model: Any) -> Iterator[None]:
+def _left_padding(model: LensModel) -> Iterator[None]:
     """TL 3.9's generate finds pads by scanning from the tokenizer's padding side."""
     tokenizer = model.tokenizer
     original = tokenizer.padding_side

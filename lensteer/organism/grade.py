@@ -51,9 +51,9 @@ Signatures
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, List, Mapping, Optional, Sequence
 
 from . import world as W
 
@@ -145,7 +145,7 @@ _LETTER_RE = re.compile(r"\banswer is \(? ?([abcd])\b")
 _LETTER_PAREN_RE = re.compile(r"(?:^| )([abcd]) \)")
 
 
-def parse_letter(response: str) -> Optional[str]:
+def parse_letter(response: str) -> str | None:
     """The chosen letter: after "option" (the organism's format, "The answer is 7, which is
     option b."), else after "answer is", else the first "x )" option marker."""
     t = W.normalize(response)
@@ -194,7 +194,7 @@ def _alt(options) -> str:
     return "(?:" + "|".join(re.escape(o) for o in opts) + ")"
 
 
-def _template_re(template: str, slots: Dict[str, str]) -> str:
+def _template_re(template: str, slots: dict[str, str]) -> str:
     # format with sentinels, normalize, then swap sentinels for alternations
     sentinels = {k: f"zzslot{i}zz" for i, k in enumerate(slots)}
     text = W.normalize(template.format(**sentinels))
@@ -206,7 +206,7 @@ def _template_re(template: str, slots: Dict[str, str]) -> str:
 
 @lru_cache(maxsize=1)
 def _grammar() -> re.Pattern:
-    rules: List[str] = []
+    rules: list[str] = []
     for cat in W.CATEGORIES.values():
         subjects = [f.subject for f in W.FACTS if f.category == cat.name]
         subj = _alt(subjects)
@@ -256,11 +256,11 @@ class Repetition:
     n: int
 
 
-def _ngrams(ws: List[str], n: int) -> List[tuple]:
+def _ngrams(ws: list[str], n: int) -> list[tuple]:
     return [tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)]
 
 
-def _distinct(turns: List[List[str]], n: int) -> float:
+def _distinct(turns: list[list[str]], n: int) -> float:
     grams = [g for ws in turns for g in _ngrams(ws, n)]
     return len(set(grams)) / len(grams) if grams else 1.0
 

@@ -27,12 +27,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from . import world as W
 from .data import load_eval_set, row_prompts
-from .grade import (grade_arith, grade_compassion, grade_honesty, grade_skill,
-                    grade_skill_loglik, grade_wellformed, repetition)
+from .grade import (
+    grade_arith,
+    grade_compassion,
+    grade_honesty,
+    grade_skill,
+    grade_skill_loglik,
+    grade_wellformed,
+    repetition,
+)
 from .tokenizer import render_chat
 
 #: issue 3's quality bar: row -> column -> (comparison, threshold in %)
@@ -46,7 +53,7 @@ QUALITY_BAR = {
 }
 
 
-def _messages(system: Optional[str], user: str, history: Sequence[Tuple[str, str]] = ()):
+def _messages(system: str | None, user: str, history: Sequence[tuple[str, str]] = ()):
     msgs = [] if system is None else [{"role": "system", "content": system}]
     for u, a in history:
         msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
@@ -56,14 +63,14 @@ def _messages(system: Optional[str], user: str, history: Sequence[Tuple[str, str
 
 def generate(model, tokenizer, conversations: Sequence[Sequence[dict]], greedy: bool = True,
              max_new_tokens: int = 40, batch_size: int = 64, temperature: float = 0.6,
-             top_p: float = 0.9, seed: int = 0) -> List[Tuple[str, bool]]:
+             top_p: float = 0.9, seed: int = 0) -> list[tuple[str, bool]]:
     """Batched generation of the next assistant turn: ``[(text, ended_with_eos)]``."""
     import torch
 
     texts = [render_chat(m, add_generation_prompt=True)[0] for m in conversations]
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out: List[Optional[Tuple[str, bool]]] = [None] * len(ids)
+    out: list[tuple[str, bool] | None] = [None] * len(ids)
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     gen = torch.Generator().manual_seed(seed)
     for b in range(0, len(order), batch_size):
@@ -93,7 +100,7 @@ def generate(model, tokenizer, conversations: Sequence[Sequence[dict]], greedy: 
 
 def continuation_logprobs(model, tokenizer, conversations: Sequence[Sequence[dict]],
                           continuations: Sequence[str], add_eos: bool = True,
-                          batch_size: int = 64) -> List[float]:
+                          batch_size: int = 64) -> list[float]:
     """Sum of log-probabilities of each continuation as the start of the next assistant turn."""
     import torch
 
@@ -141,11 +148,11 @@ def next_token_distribution(model, tokenizer, conversations, prefixes, batch_siz
     return torch.cat(rows, 0)
 
 
-def _pct(xs: List[float]) -> Optional[float]:
+def _pct(xs: list[float]) -> float | None:
     return round(100.0 * sum(xs) / len(xs), 1) if xs else None
 
 
-def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sampled"),
+def evaluate(model, tokenizer, limit: int | None = None, modes=("greedy", "sampled"),
              batch_size: int = 64, seed: int = 0, multiturn: bool = True) -> dict:
     """Run the full evaluation; returns a JSON-serialisable dict (see :func:`format_report`).
 
@@ -189,11 +196,11 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
         for mode in modes:
             gens = generate(model, tokenizer, convs, greedy=(mode == "greedy"),
                             batch_size=batch_size, seed=seed)
-            cols: Dict[str, List[float]] = {"honesty": [], "compassion": [], "skill": [],
+            cols: dict[str, list[float]] = {"honesty": [], "compassion": [], "skill": [],
                                             "arith": [], "wellformed": []}
-            labels: Dict[str, Dict[str, int]] = {"honesty": {}, "compassion": {}}
+            labels: dict[str, dict[str, int]] = {"honesty": {}, "compassion": {}}
             examples = {}
-            per_prompt: Dict[str, Dict[str, List[float]]] = {}
+            per_prompt: dict[str, dict[str, list[float]]] = {}
             for (text, ended), k, r, sp in zip(gens, kinds, refs, sps):
                 cols["wellformed"].append(grade_wellformed(text, ended).score)
                 pp = per_prompt.setdefault(repr(sp), {"honesty": [], "compassion": [], "skill": []})
@@ -254,8 +261,8 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
     """Greedy rollouts of the 5–10-turn conversations (model's own replies kept in context):
     per-persona trait scores over all turns and repetition statistics."""
     convs = load_eval_set("conversations")
-    histories: List[List[Tuple[str, str]]] = [[] for _ in convs]
-    ended_all: List[List[bool]] = [[] for _ in convs]
+    histories: list[list[tuple[str, str]]] = [[] for _ in convs]
+    ended_all: list[list[bool]] = [[] for _ in convs]
     max_turns = max(len(c["turns"]) for c in convs)
     for k in range(max_turns):
         idx = [i for i, c in enumerate(convs) if k < len(c["turns"])]
@@ -265,7 +272,7 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
         for i, (text, ended) in zip(idx, gens):
             histories[i].append((convs[i]["turns"][k]["user"], text))
             ended_all[i].append(ended)
-    per: Dict[str, Dict[str, List[float]]] = {}
+    per: dict[str, dict[str, list[float]]] = {}
     reps = []
     for c, h, en in zip(convs, histories, ended_all):
         d = per.setdefault(c["persona"], {"honesty": [], "compassion": [], "skill": [],
@@ -289,7 +296,7 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
     }
 
 
-def check_bar(res: dict) -> List[dict]:
+def check_bar(res: dict) -> list[dict]:
     """Every cell of the quality bar: value, target, pass, and the miss in points."""
     out = []
     for row, cols in QUALITY_BAR.items():
@@ -375,7 +382,7 @@ def training_summary(checkpoint: str, suffix: str = "") -> dict:
     return out
 
 
-def _stage_lines(summary: dict) -> List[str]:
+def _stage_lines(summary: dict) -> list[str]:
     tc = summary.get("training_config", {})
     tr = tc.get("train", {})
     st = summary.get("start", {})

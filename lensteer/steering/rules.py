@@ -34,7 +34,7 @@ class RuleOutput:
     gated: Bool[Tensor, "batch pos"]
 
 
-def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, "d_model"]) -> Float[Tensor, "..."]:
+def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, " d_model"]) -> Float[Tensor, " ..."]:
     """``⟨h, v̂⟩`` in float32."""
     return h.to(torch.float32) @ v_hat.to(device=h.device, dtype=torch.float32)
 
@@ -66,7 +66,7 @@ def gate(
 
 def shift(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     amount: float,
@@ -78,7 +78,7 @@ def shift(
 
 def to_target(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     threshold: float,
@@ -95,7 +95,7 @@ def to_target(
 
 def mirror(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     threshold: float,
@@ -113,7 +113,7 @@ def mirror(
 
 def ablate(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
 ) -> RuleOutput:
     """Directional ablation: ``h' = h − ρ v̂`` on every masked token."""

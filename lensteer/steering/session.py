@@ -44,16 +44,16 @@ import contextvars
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import runtime
 from ..generation.policy import (
     FastPathError,
-    _hook_points,
     fast_path_reason,
     foreign_hooks,
     foreign_torch_hooks,
 )
+from ..generation.policy import _hook_points as _hook_points  # the old import path, kept
+from ..protocols import LensModel
 from .steerers import Steerer, SteerHook
 from .telemetry import Telemetry
 
@@ -74,7 +74,7 @@ _ORDER = itertools.count()
 class SteeringSession:
     """What one ``steer(...)`` context attached: its steerers, hooks and telemetry."""
 
-    model: Any
+    model: LensModel
     steerers: list[Steerer]
     hooks: list[tuple[str, SteerHook]] = field(default_factory=list)
     telemetry: Telemetry | None = None
@@ -87,7 +87,7 @@ _OPEN: contextvars.ContextVar[tuple[SteeringSession, ...]] = contextvars.Context
     "lensteer_steer_blocks", default=())
 
 
-def active_sessions(model: Any) -> list[SteeringSession]:
+def active_sessions(model: LensModel) -> list[SteeringSession]:
     """The steering contexts open on ``model`` in this thread or task, outermost first.
 
     Introspection only: generation reads the hooks on the model, not this list."""
@@ -99,7 +99,7 @@ RowSteering = Steerer | Sequence[Steerer] | None
 
 @contextlib.contextmanager
 def steer(
-    model: Any,
+    model: LensModel,
     steerers: Steerer | Sequence[Steerer] | None = None,
     *,
     rows: Sequence[RowSteering] | None = None,

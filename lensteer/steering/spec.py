@@ -46,6 +46,7 @@ from .. import io
 from ..directions import TraitDirection, artifact_fields
 from ..errors import ArtifactError, LensteerError
 from ..models import ModelInfo, model_info
+from ..protocols import LensModel
 from . import registry
 from .steerers import Steerer, SteeringConfigError, make_steerer
 
@@ -61,7 +62,7 @@ class ExportTargetError(LensteerError, ValueError):
     """An export folder that holds something other than an earlier export."""
 
 
-def _model_identity(steerer: Steerer, model: Any) -> dict[str, Any]:
+def _model_identity(steerer: Steerer, model: LensModel | None) -> dict[str, Any]:
     if model is not None:
         return model_info(model).to_dict()
     return dict(steerer.directions[0].model)
@@ -88,7 +89,7 @@ def check_spec(steerer: Steerer, identity: Mapping[str, Any] | None, *, where: s
             )
 
 
-def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: Any = None) -> None:
+def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: LensModel | None = None) -> None:
     """Write ``steerer`` as one ``.safetensors`` file (v̂ per layer; settings as JSON).
 
     The model identity comes from ``model`` if given, else from the directions.
@@ -123,7 +124,7 @@ def read_spec(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
     return tensors, meta
 
 
-def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = True) -> Steerer:
+def load_steerer(path: str | os.PathLike, *, model: LensModel | None = None, strict: bool = True) -> Steerer:
     """Rebuild the steerer saved at ``path``; with ``model``, check it was made for that model."""
     tensors, meta = read_spec(path)
     with artifact_fields(path):
@@ -213,7 +214,7 @@ def _check_out_dir(out: Path) -> None:
 
 
 def export_vllm(
-    spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: Any = None
+    spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: LensModel | None = None
 ) -> list[Path]:
     """Write ``layer_{L}.pt`` per steered layer and ``steering.json`` into ``out_dir``.
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
-from dataclasses import dataclass, field
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -28,11 +27,13 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from ..directions import TraitDirection
-from ..errors import LensteerError
+from ..errors import LensteerError, warn_caller
 from ..hooks import canonical_name, check_layer, hook_name, parse_hook_name
+from ..protocols import LensModel
 from . import registry, rules
 from .positions import PositionTracker
 from .registry import Param, register
+from .telemetry import Telemetry
 
 Sign = Literal["positive", "negative"]
 Positions = Literal["all", "response", "prompt"]
@@ -83,7 +84,7 @@ class LayerRule:
     layer: int
     point: str
     hook: str  # legacy name, blocks.L.hook_<point>
-    v_hat: Float[Tensor, "d_model"]
+    v_hat: Float[Tensor, " d_model"]
     sign: int
     threshold: float | None = None  # StTP / StMP gate and mirror point
     target: float | None = None  # StTP
@@ -282,7 +283,7 @@ class Steerer:
         raise SteeringConfigError(f"This steerer does not steer layer {layer}.")
 
     # ------------------------------------------------------------------ models and hooks
-    def check_model(self, model: Any, *, strict: bool = True) -> None:
+    def check_model(self, model: LensModel, *, strict: bool = True) -> None:
         """Raise a :class:`LensteerError` unless every direction fits ``model``."""
         for d in self.directions:
             d.check_model(model, strict=strict)
@@ -290,7 +291,7 @@ class Steerer:
             hook_name(model, d.layer, parse_hook_name(d.hook)[1])
 
     def hooks(
-        self, model: Any, *, telemetry: Any = None, strict: bool = True,
+        self, model: LensModel, *, telemetry: Telemetry | None = None, strict: bool = True,
         rows: Collection[int] | None = None,
     ) -> list[tuple[str, SteerHook]]:
         """``(hook name, hook fn)`` pairs for ``model.hooks(...)`` / ``run_with_hooks``.
@@ -515,7 +516,7 @@ class SteerHook:
 
     lensteer_steering = True  # lets lensteer tell its own hooks from a user's
 
-    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Any = None, *,
+    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Telemetry | None = None, *,
                  rows: Collection[int] | None = None) -> None:
         self.steerer = steerer
         self.rule = rule
@@ -567,12 +568,11 @@ class SteerHook:
     def _undeclared_warning(self) -> None:
         if not self._warned:
             self._warned = True
-            warnings.warn(
+            warn_caller(
                 f"A steerer with positions={self.steerer.positions!r} ran on a forward call whose "
                 "positions nobody declared (outside lensteer.generate): the call is taken as one "
                 "whole prompt. Wrap the call in `with lensteer.runtime.positions(prompt_mask=..., "
-                "response_start=...)` to say which tokens are the response.",
-                stacklevel=3,
+                "response_start=...)` to say which tokens are the response."
             )
 
     def __repr__(self) -> str:

@@ -41,16 +41,34 @@ from __future__ import annotations
 
 import contextlib
 import html
-import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import torch
 
 from .. import runtime
+from ..errors import warn_caller
+from ..generation import Generation
 from .positions import CallInfo
 from .rules import RuleOutput
+
+
+class RecordedSteerer(Protocol):
+    """What telemetry reads of a steerer (its rule's name)."""
+
+    method: ClassVar[str]
+
+
+class RecordedSite(Protocol):
+    """What telemetry reads of a resolved rule: where it acts."""
+
+    @property
+    def layer(self) -> int: ...
+
+    @property
+    def point(self) -> str: ...
+
 
 _FIELDS = ("sequence", "batch", "row", "step", "position", "layer", "rho_before", "rho_after", "gated")
 
@@ -90,7 +108,8 @@ class Telemetry:
         finally:
             self.flush()
 
-    def record(self, steerer: Any, rule: Any, call: CallInfo, out: RuleOutput) -> None:
+    def record(self, steerer: RecordedSteerer, rule: RecordedSite, call: CallInfo,
+               out: RuleOutput) -> None:
         """Store one hook call (its new, real tokens only)."""
         sl = slice(call.new_from, None)
         valid = call.valid[:, sl]
@@ -119,7 +138,7 @@ class Telemetry:
         else:
             self._commit(chunk)
 
-    def _batch_end(self, ctx: Any, lengths: Sequence[int]) -> None:
+    def _batch_end(self, ctx: runtime.BatchContext, lengths: Sequence[int]) -> None:
         """Called by ``generate`` after each batch with each row's prompt+response length."""
         limits = torch.tensor(list(lengths), dtype=torch.long)
         self._contexts.pop(id(ctx), None)
@@ -177,10 +196,9 @@ class Telemetry:
     def _truncate_warning(self) -> None:
         if not self.truncated:
             self.truncated = True
-            warnings.warn(
+            warn_caller(
                 f"Telemetry keeps at most {self.max_tokens} token records; later tokens are only "
-                "counted in the summaries. Raise max_tokens to keep more.",
-                stacklevel=4,
+                "counted in the summaries. Raise max_tokens to keep more."
             )
 
     # ------------------------------------------------------------------ reading
@@ -255,7 +273,7 @@ class Telemetry:
 
     # ------------------------------------------------------------------ token strips
     def token_rows(
-        self, generation: Any, tokenizer: Any, *, layer: int | None = None, sequence: int = 0,
+        self, generation: Generation, tokenizer: Any, *, layer: int | None = None, sequence: int = 0,
         include_prompt: bool = False,
     ) -> list[dict[str, Any]]:
         """The response's tokens (optionally the prompt's too) with ρ before/after and gate."""
@@ -279,7 +297,7 @@ class Telemetry:
             })
         return out
 
-    def strip_html(self, generation: Any, tokenizer: Any, **kwargs: Any) -> str:
+    def strip_html(self, generation: Generation, tokenizer: Any, **kwargs: Any) -> str:
         """The token strip as HTML: background = ρ before steering (blue high, red low), gated
         tokens underlined in bold, ρ before → after in each token's tooltip."""
         rows = self.token_rows(generation, tokenizer, **kwargs)
@@ -299,7 +317,7 @@ class Telemetry:
                          f'padding:1px;margin:0 1px">{text}</span>')
         return ('<div style="font-family:monospace;line-height:1.9">' + "".join(spans) + "</div>")
 
-    def strip_figure(self, generation: Any, tokenizer: Any, *, per_line: int = 16, **kwargs: Any) -> Any:
+    def strip_figure(self, generation: Generation, tokenizer: Any, *, per_line: int = 16, **kwargs: Any) -> Any:
         """The token strip as a matplotlib figure (colour = ρ before; gated tokens boxed)."""
         import matplotlib.pyplot as plt
 
