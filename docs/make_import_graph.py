@@ -37,11 +37,11 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("models", ["lensteer.models", "lensteer.traits", "lensteer.directions"]),
     ("generation", ["lensteer.generation"]),
     ("steering", ["lensteer.steering"]),
-    ("locate", ["lensteer.activations", "lensteer.contrastive", "lensteer.locate",
-                "lensteer.plots"]),
+    ("locate", ["lensteer.locate", "lensteer.activations", "lensteer.contrastive",
+                "lensteer.plots"]),  # the last three: old import paths of lensteer.locate.*
     ("evaluation", ["lensteer.evaluation"]),
     ("apps", ["lensteer", "lensteer.cli", "lensteer.cli_args", "lensteer.cli_locate",
-              "lensteer.steering.cli", "lensteer.evaluation.cli", "lensteer.organism.train",
+              "lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli", "lensteer.organism.train",
               "lensteer.organism.report", "lensteer.persona.train"]),
 ]
 

@@ -227,7 +227,8 @@ def artifact_fields(path: str | os.PathLike) -> Iterator[None]:
 # The malicious embeddings' width is annotated ``_d_model``: jaxtyping leaves it to
 # _check_classes, whose FitError says that the two classes come from different hook points.
 #: The fitting methods :func:`fit_direction` knows.
-METHODS = ("logistic", "mean_diff", "pca")
+FIT_METHODS = ("logistic", "mean_diff", "pca")
+METHODS = FIT_METHODS  # the old name
 
 
 def _as_f32(x: Any, what: str) -> Tensor:
@@ -420,8 +421,8 @@ def fit_direction(
     >>> d.hook, d.mu_pos > d.boundary > d.mu_neg, d.v_hat[0] > 0.8
     ('blocks.3.hook_resid_post', True, tensor(True))
     """
-    if method not in METHODS:
-        raise FitError(f"Unknown fitting method {method!r}; choose from {METHODS}.")
+    if method not in FIT_METHODS:
+        raise FitError(f"Unknown fitting method {method!r}; choose from {FIT_METHODS}.")
     pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
     _check_classes(pos, neg, minimum=2)
     hook = hook or f"blocks.{layer}.hook_resid_post"

@@ -279,6 +279,17 @@ def _version(package: str) -> tuple[int, ...]:
     return Version(importlib.metadata.version(package)).release
 
 
+def installed_backend() -> Backend:
+    """The TransformerLens backend of this environment: ``"bridge"`` with TransformerLens 4
+    (``TransformerBridge``), ``"hooked"`` with 3.9 (``HookedTransformer``). Every ``lensteer``
+    command loads models with it unless ``--backend`` says otherwise.
+
+    >>> installed_backend() in ("bridge", "hooked")
+    True
+    """
+    return "bridge" if _version("transformer-lens") >= (4,) else "hooked"
+
+
 def check_versions() -> None:
     """Refuse library versions known to generate garbage together (docs/gotchas.md).
 

@@ -973,8 +973,8 @@ class ProbeJudge:
 
     def projections(self, items: Sequence[JudgeItem]) -> list[float | None]:
         """Mean projection of each response's tokens (``None`` for empty responses)."""
-        from ..activations import collect_activations
         from ..chat import format_chat
+        from ..locate.activations import collect_activations
 
         ids, spans, keep = [], [], []
         for i, it in enumerate(items):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..plots import _axes
+from ..locate.plots import _axes
 from ..steering import registry
 
 __all__ = ["plot_capability", "plot_frontier", "plot_repetition", "plot_trait_vs_alpha"]

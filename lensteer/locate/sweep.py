@@ -43,328 +43,33 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from . import io
-from .activations import collect_activations, resolve_sites
-from .contrastive import ALIGNED, MALICIOUS, Sample, build_contrastive, build_neutral
-from .directions import (
-    METHODS,
-    TraitDirection,
-    artifact_fields,
+from ..directions import (
+    FIT_METHODS,
     fit_direction,
     mean_difference,
     projection_stats,
     token_stats,
 )
-from .errors import ActivationError, ArtifactError, FitError, TraitFileError, UsageError
-from .hooks import parse_hook_name
-from .models import model_info
-from .protocols import LensModel
-from .traits import Trait, load_trait
+from ..errors import ActivationError, FitError, TraitFileError, UsageError
+from ..hooks import parse_hook_name
+from ..models import model_info
+from ..protocols import LensModel
+from ..traits import Trait, load_trait
+from .activations import collect_activations, resolve_sites
+from .contrastive import ALIGNED, MALICIOUS, Sample, build_contrastive, build_neutral
+from .metrics import _auroc, cross_validate, recommend
+from .result import LocateResult, LocateRow
 
-FORMAT_VERSION = 1
-#: Held-out AUROC from which a site counts as separating the classes (for the recommendation).
-SEPARABLE_AUROC = 0.9
-
-
-@dataclass
-class LocateRow:
-    """The sweep's numbers at one (layer, hook point). ``None`` where not computed.
-
-    ``accuracy``/``auroc`` are held out (GroupKFold by scenario). ``cohens_d``, m, μ±, σ± are
-    those of the direction fitted on all the data, on that same data (what steering uses); with
-    few samples in many dimensions they look better than the held-out scores.
-    """
-
-    layer: int
-    hook: str
-    point: str
-    accuracy: float
-    auroc: float
-    cohens_d: float | None
-    cos_mean_diff: float
-    boundary: float
-    mu_pos: float
-    sigma_pos: float
-    mu_neg: float
-    sigma_neg: float
-    delta_mu: float
-    gate_rate_neutral: float | None = None  # all tokens (prompt + response), what all-mode gates see
-    gate_rate_neutral_response: float | None = None  # response tokens only
-    gate_rate_aligned_tokens: float | None = None  # aligned training response tokens below m
-    gate_rate_malicious_tokens: float | None = None  # malicious training response tokens below m
-    # the per-token calibrated gate (docs/concepts.md, *Calibration*): threshold = a low percentile of aligned
-    # per-token projections (``token_percentile``), and how often it fires
-    token_threshold: float | None = None
-    token_gate_rate_neutral: float | None = None
-    token_gate_rate_malicious: float | None = None
-    eval_accuracy: float | None = None  # direction fit on all train data, on the eval split
-    eval_auroc: float | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LocateRow:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass
-class LocateResult:
-    """What :func:`locate` found; ``rows`` are layer-major, in the order of ``sites``."""
-
-    trait: str
-    model: dict[str, Any]
-    method: str
-    n_folds: int
-    rows: list[LocateRow]
-    cosine: list[list[float]]  # cos between the directions of every pair of sites
-    recommended: list[int]
-    recommendation: str
-    directions: dict[str, TraitDirection] = field(default_factory=dict)
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    projections: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # response means
-    token_projections: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def sites(self) -> list[str]:
-        return [r.hook for r in self.rows]
-
-    def row(self, layer: int, point: str = "resid_post") -> LocateRow:
-        for r in self.rows:
-            if r.layer == layer and r.point == point:
-                return r
-        raise KeyError(f"No sweep row for layer {layer}, {point}; swept: {', '.join(self.sites)}.")
-
-    def direction(self, layer: int, point: str = "resid_post") -> TraitDirection:
-        """The direction fitted on all the data at ``layer`` / ``point``."""
-        return self.directions[self.row(layer, point).hook]
-
-    # ------------------------------------------------------------------ reporting
-    def table(self, point: str | None = None) -> str:
-        """A fixed-width table, one line per site (only ``point`` when given).
-
-        ``gate``: share of neutral tokens with ρ < m; ``tgate``: share below the per-token
-        threshold (``token_threshold``).
-        """
-        head = (f"{'layer':>5} {'hook':<10} {'acc':>5} {'auroc':>5} {'d':>6} {'cos':>5} "
-                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5} {'tgate':>5}")
-        lines = [head]
-        for r in self.rows:
-            if point and r.point != point:
-                continue
-            lines.append(
-                f"{r.layer:>5} {r.point:<10} {r.accuracy:>5.2f} {r.auroc:>5.2f} "
-                f"{_fmt(r.cohens_d, 6, 2)} {r.cos_mean_diff:>5.2f} {r.boundary:>8.3g} "
-                f"{r.mu_pos:>8.3g} {r.sigma_pos:>7.3g} {r.mu_neg:>8.3g} {r.sigma_neg:>7.3g} "
-                f"{_fmt(r.gate_rate_neutral, 5, 2)} {_fmt(r.token_gate_rate_neutral, 5, 2)}"
-            )
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return f"{self.table()}\nrecommended layers: {self.recommended}\n{self.recommendation}"
-
-    # ------------------------------------------------------------------ persistence
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: everything but the direction tensors (see :meth:`save`)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": "lensteer.LocateResult",
-            "trait": self.trait,
-            "model": self.model,
-            "method": self.method,
-            "n_folds": self.n_folds,
-            "recommended": self.recommended,
-            "recommendation": self.recommendation,
-            "settings": self.settings,
-            "sites": self.sites,
-            "layers": [_finite(asdict(r)) for r in self.rows],
-            "cosine": self.cosine,
-            "samples": self.samples,
-            "projections": self.projections,
-            "token_projections": self.token_projections,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], directions: dict[str, TraitDirection] | None = None) -> LocateResult:
-        return cls(
-            trait=data["trait"],
-            model=data["model"],
-            method=data["method"],
-            n_folds=data["n_folds"],
-            rows=[LocateRow.from_dict(r) for r in data["layers"]],
-            cosine=data["cosine"],
-            recommended=data["recommended"],
-            recommendation=data["recommendation"],
-            directions=directions or {},
-            samples=data.get("samples", []),
-            projections=data.get("projections", {}),
-            token_projections=data.get("token_projections", {}),
-            settings=data.get("settings", {}),
-        )
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
-
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``sweep.json`` and ``directions/<hook>.safetensors``; returns the sweep path.
-
-        ``directions/`` is written aside and swapped in whole, so it never keeps directions of
-        an earlier sweep; ``sweep.json`` is written last.
-        """
-        from .outdir import staged_dir
-
-        directory = Path(directory)
-        with staged_dir(directory / "directions") as tmp:
-            for hook, direction in self.directions.items():
-                direction.save(tmp / f"{hook}.safetensors")
-        path = directory / "sweep.json"
-        io.write_json(path, self.to_dict())
-        return path
-
-    @classmethod
-    def load(cls, directory: str | os.PathLike) -> LocateResult:
-        """Read what :meth:`save` wrote; a missing or damaged result raises a LensteerError."""
-        directory = Path(directory)
-        sweep = directory / "sweep.json"
-        if not sweep.is_file():
-            raise ArtifactError(f"No locate result in {directory} (no sweep.json): pass a folder "
-                                "written by `lensteer locate`.")
-        data = io.read_json(sweep)
-        if not isinstance(data, dict) or data.get("kind") != "lensteer.LocateResult":
-            raise ArtifactError(f"{sweep} is not a lensteer locate result.")
-        directions = {}
-        with artifact_fields(sweep):
-            for hook in data["sites"]:
-                path = directory / "directions" / f"{hook}.safetensors"
-                if path.exists():
-                    directions[hook] = TraitDirection.load(path)
-            return cls.from_dict(data, directions)
-
-
-def _fmt(value: float | None, width: int, digits: int) -> str:
-    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
-
-
-def _finite(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+__all__ = ["locate"]
 
 
 def _round(values: Tensor, digits: int = 5) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in values.tolist()]
-
-
-# ====================================================================== cross-validation
-def cross_validate(
-    embeddings: Tensor,
-    labels: Tensor,
-    groups: Sequence[str],
-    *,
-    method: str = "logistic",
-    n_folds: int = 5,
-) -> tuple[float, float]:
-    """Held-out (accuracy, AUROC) with GroupKFold over ``groups`` (scenarios).
-
-    Accuracy is pooled over the out-of-fold predictions (score = projection − m > 0); AUROC is
-    the mean of the per-fold AUROCs of the projection.
-    """
-    import numpy as np
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import GroupKFold
-
-    labels = torch.as_tensor(labels)
-    classes = set(labels.tolist())
-    if classes != {ALIGNED, MALICIOUS}:
-        raise FitError(
-            f"Cross-validation needs aligned (1) and malicious (0) samples; got labels {sorted(classes)}. "
-            "Single-class data cannot be probed."
-        )
-    n_groups = len(set(groups))
-    if n_folds < 2:
-        raise FitError(f"n_folds must be at least 2, got {n_folds}.")
-    if n_groups < n_folds:
-        raise FitError(
-            f"Only {n_groups} scenarios for {n_folds}-fold cross-validation grouped by scenario: "
-            f"use at least {n_folds} scenarios (max_scenarios) or fewer folds (n_folds)."
-        )
-    scores = torch.zeros(len(labels), dtype=torch.float32)
-    aurocs = []
-    splitter = GroupKFold(n_splits=n_folds)
-    group_ids = np.unique(np.asarray(groups), return_inverse=True)[1]
-    for train, test in splitter.split(np.zeros(len(labels)), labels.numpy(), group_ids):
-        tr, te = torch.from_numpy(train), torch.from_numpy(test)
-        y_tr = labels[tr]
-        pos, neg = embeddings[tr][y_tr == ALIGNED], embeddings[tr][y_tr == MALICIOUS]
-        if len(pos) < 2 or len(neg) < 2:
-            raise FitError(
-                f"A training fold has {len(pos)} aligned and {len(neg)} malicious samples: too few "
-                "samples for the folds. Add scenarios or use fewer folds."
-            )
-        d = fit_direction(pos, neg, method=method)
-        s = d.project(embeddings[te]) - d.boundary
-        scores[te] = s
-        y_te = labels[te].numpy()
-        if len(set(y_te.tolist())) == 2:
-            aurocs.append(float(roc_auc_score(y_te, s.numpy())))
-    accuracy = float(((scores > 0).long() == labels).float().mean())
-    auroc = float(np.mean(aurocs)) if aurocs else float("nan")
-    return accuracy, auroc
-
-
-def _auroc(labels: Tensor, scores: Tensor) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(set(labels.tolist())) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels.numpy(), scores.numpy()))
-
-
-# ====================================================================== recommendation
-def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list[int], str]:
-    """A short list of candidate steering layers and why (docs/concepts.md, *Calibration*).
-
-    Candidates: the first layer whose held-out AUROC reaches 0.9, the middle of the separable
-    range, and the layer with the largest Cohen's d. Probe metrics say where the trait is
-    readable, not where steering changes behaviour, so the reason says to run a steering sweep.
-    """
-    point = point or (rows[0].point if rows else "resid_post")
-    rows = sorted((r for r in rows if r.point == point), key=lambda r: r.layer)
-    if not rows:
-        return [], "Nothing was swept."
-    caveat = (
-        "Probe accuracy shows where the trait is linearly readable, not where steering changes "
-        "behaviour (on a 4-layer prototype organism probes were perfect at layers 2–3 but only "
-        "steering at layers 0–1 restored honesty; see docs/concepts.md, 'Choosing a layer'). Choose the steering layer with a steering "
-        "sweep over these candidates and the layers before them."
-    )
-    good = [r for r in rows if not math.isnan(r.auroc) and r.auroc >= SEPARABLE_AUROC]
-    if not good:
-        best = max(rows, key=lambda r: -1 if math.isnan(r.auroc) else r.auroc)
-        return [best.layer], (
-            f"No {point} layer separates the classes (best held-out AUROC {best.auroc:.2f} at "
-            f"layer {best.layer}); the trait may not be expressed under these prompts (check the "
-            f"responses) or not linearly. {caveat}"
-        )
-    first = good[0]
-    middle = good[len(good) // 2]
-    strongest = max(good, key=lambda r: r.cohens_d if r.cohens_d is not None else math.inf)
-    layers = sorted({first.layer, middle.layer, strongest.layer})
-    span = f"{good[0].layer}–{good[-1].layer}" if len(good) > 1 else f"{good[0].layer}"
-    gate = ""
-    if first.gate_rate_neutral is not None:
-        gate = (f" At layer {first.layer} the gate ρ < m fires on {first.gate_rate_neutral:.0%} of "
-                "neutral tokens.")
-    text = (
-        f"{len(good)} {point} layers ({span}) separate the classes with held-out AUROC ≥ "
-        f"{SEPARABLE_AUROC}. Candidates: first separable layer {first.layer}, middle "
-        f"{middle.layer}, largest Cohen's d {strongest.layer}.{gate} {caveat}"
-    )
-    return layers, text
 
 
 # ====================================================================== the sweep
@@ -415,8 +120,8 @@ def locate(
         drop_empty: drop aligned/malicious pairs in which a response has zero tokens (with a
             warning naming their scenarios) instead of raising.
     """
-    if method not in METHODS:
-        raise FitError(f"Unknown method {method!r}; choose from {METHODS}.")
+    if method not in FIT_METHODS:
+        raise FitError(f"Unknown method {method!r}; choose from {FIT_METHODS}.")
     trait = load_trait(trait, model=model)
     sites = resolve_sites(model, layers, hooks)  # bad layers and hooks fail before generating
     _check_settings(trait, n_folds=n_folds, responses=responses, max_scenarios=max_scenarios,
