@@ -14,7 +14,7 @@ from .directions import (
     pca_direction,
 )
 from .errors import LensteerError
-from .generation import Generation, generate
+from .generation import Generation, GenSettings, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
 from .layers import parse_layers
 from .locate import LocateResult, LocateRow, PooledActivations, collect_activations, locate
@@ -46,6 +46,7 @@ __all__ = [
     "steer",
     "HOOK_POINTS",
     "ChatTokens",
+    "GenSettings",
     "Generation",
     "LensteerError",
     "LocateResult",

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from .errors import HookNameError, ModelCheckError
-from .protocols import HasConfig, LensModel
+from .protocols import HasConfig, LensModel, model_device
 
 #: The residual-stream and sublayer-output hook points lensteer collects and steers.
 HOOK_POINTS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -124,7 +124,7 @@ def check_model(model: LensModel, *, atol: float = 1e-4) -> dict[str, float]:
     wanted = {canonical_name(model, n) for n in names} | set(names) | {final}
     with torch.no_grad():
         _, cache = model.run_with_cache(
-            tokens.to(next(model.parameters()).device), names_filter=lambda n: n in wanted
+            tokens.to(model_device(model)), names_filter=lambda n: n in wanted
         )
 
     def get(layer: int, point: str) -> torch.Tensor:

@@ -4,6 +4,7 @@ pyright, not at run time). Imports nothing else of lensteer, so every layer may 
 A :class:`LensModel` is a TransformerLens model with a tokenizer: TransformerLens 4's
 ``TransformerBridge`` or 3.9's ``HookedTransformer`` (what :func:`lensteer.load_model` returns).
 Functions that only read the model's configuration take a :class:`HasConfig`.
+:func:`model_device` is the one rule for where a model's inputs go.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["HasConfig", "LensModel"]
+__all__ = ["HasConfig", "LensModel", "model_device"]
 
 
 class HasConfig(Protocol):
@@ -43,3 +44,12 @@ class LensModel(HasConfig, Protocol):
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]: ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def model_device(model: Any) -> torch.device:
+    """The one device rule: where a model's first parameter lives (the CPU for a model without
+    parameters). Inputs lensteer builds go there."""
+    try:
+        return next(model.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return torch.device("cpu")

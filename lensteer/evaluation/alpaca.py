@@ -151,7 +151,7 @@ def generate_answers(
         head = [{"role": "system", "content": system}] if system else []
         convs.append(head + [{"role": "user", "content": it.text}])
     with steer(model, steerer):
-        gens = generate(model, convs, **gen.kwargs())
+        gens = generate(model, convs, gen=gen, progress=False)
     return [g.text for g in gens]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import Generation, generate
+from ..generation import settings as _settings
 from ..protocols import LensModel
 from ..steering import registry, steer
 from ..steering.steerers import Steerer, make_steerer
@@ -33,6 +34,7 @@ from .metrics import intervention_size, response_length
 __all__ = [
     "Condition",
     "ConditionRun",
+    "EvalGenSettings",
     "EvalItem",
     "GenSettings",
     "baseline_conditions",
@@ -141,24 +143,18 @@ def build_items(trait: Trait, scenarios: Sequence | None = None, *,
 
 
 @dataclass(frozen=True)
-class GenSettings:
-    """Decoding settings for every condition (greedy by default: a sweep is then exactly
-    reproducible and resumable; ``greedy=False`` samples with the paper's T and top-p)."""
+class EvalGenSettings(_settings.GenSettings):
+    """:class:`lensteer.generation.GenSettings` with an evaluation's defaults: greedy (a sweep is
+    then exactly reproducible and resumable; ``greedy=False`` samples with the paper's T and
+    top-p), 40 new tokens, batches of 64."""
 
     max_new_tokens: int = 40
     greedy: bool = True
-    temperature: float = 0.6
-    top_p: float = 0.9
-    seed: int = 0
     batch_size: int = 64
 
-    def kwargs(self) -> dict[str, Any]:
-        return dict(max_new_tokens=self.max_new_tokens, greedy=self.greedy,
-                    temperature=self.temperature, top_p=self.top_p, seed=self.seed,
-                    batch_size=self.batch_size, progress=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: Evaluation's name for its settings (``lensteer.evaluation.GenSettings``): the subclass above.
+GenSettings = EvalGenSettings
 
 
 @dataclass
@@ -213,10 +209,10 @@ def run_condition(
     steerer = condition.steerer(directions or {})
     intervention: dict[str, float] = {}
     if steerer is None:
-        gens = generate(model, convs, **gen.kwargs())
+        gens = generate(model, convs, gen=gen, progress=False)
     else:
         with steer(model, steerer, telemetry=telemetry) as session:
-            gens = generate(model, convs, **gen.kwargs())
+            gens = generate(model, convs, gen=gen, progress=False)
         intervention = intervention_size(session.telemetry)
     verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished, tuple(g.messages))
                             for it, g in zip(items, gens)])

@@ -23,29 +23,13 @@ from torch import Tensor
 
 from .. import runtime
 from ..chat import format_chat
-from ..generation import Generation, left_pad
-from ..protocols import LensModel
+from ..generation import Generation, left_pad, pad_token_id
+from ..protocols import LensModel, model_device
 
 __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
 #: How many response tokens the judge-free coherence metric reads (the paper's 50).
 FIRST_TOKENS = 50
-
-
-def _device(model: LensModel) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def _pad_id(model: LensModel) -> int:
-    tok = getattr(model, "tokenizer", None)
-    for name in ("pad_token_id", "eos_token_id"):
-        value = getattr(tok, name, None)
-        if value is not None:
-            return int(value)
-    return 0
 
 
 def continuation_logprobs(
@@ -61,8 +45,8 @@ def continuation_logprobs(
     """
     if len(prompts) != len(continuations):
         raise ValueError(f"Got {len(prompts)} prompts but {len(continuations)} continuations.")
-    pad = _pad_id(model)
-    device = _device(model)
+    pad = pad_token_id(model)
+    device = model_device(model)
     out: list[Tensor | None] = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), len(continuations[i])))
     with torch.no_grad():

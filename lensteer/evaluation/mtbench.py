@@ -210,9 +210,9 @@ def generate_answers(
         head = [{"role": "system", "content": system}] if system else []
         first_convs.append(head + [{"role": "user", "content": q.turns[0]}])
     with steer(model, steerer):
-        first = generate(model, first_convs, **gen.kwargs())
+        first = generate(model, first_convs, gen=gen, progress=False)
         second = generate(model, [g.continue_with(q.turns[1]) for g, q in zip(first, questions)],
-                          **{**gen.kwargs(), "seed": gen.seed + 1000})
+                          gen=gen.override(seed=gen.seed + 1000), progress=False)
     return [MTBenchAnswer(q.question_id, (a.text, b.text), (a.finished, b.finished))
             for q, a, b in zip(questions, first, second)]
 

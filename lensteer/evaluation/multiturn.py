@@ -66,7 +66,7 @@ def run_multiturn(
         for t in range(n_turns):
             convs = [h + [{"role": "user", "content": scenarios[p[t]].prompt}]
                      for h, p in zip(histories, plan)]
-            gens = generate(model, convs, **{**gen.kwargs(), "seed": gen.seed + 1000 * t})
+            gens = generate(model, convs, gen=gen.override(seed=gen.seed + 1000 * t), progress=False)
             items = [JudgeItem(scenarios[p[t]].prompt, g.text,
                                scenarios[p[t]].id if ref else None, g.finished, tuple(g.messages))
                      for g, p in zip(gens, plan)]

@@ -13,20 +13,24 @@ step, so steering works through :func:`generate` unchanged.
 >>> lie.text
 'the capital of france is santiago.'
 
-Modules: :mod:`.core` (``generate``, ``Generation``, ``left_pad``), :mod:`.policy` (which path:
+Modules: :mod:`.core` (``generate``, ``Generation``, ``left_pad``, ``pad_token_id``),
+:mod:`.settings` (``GenSettings``), :mod:`.policy` (which path:
 the TransformerLens model's ``generate`` or the fast path), :mod:`.tl` and :mod:`.fast` (the two
 paths). Batch positions reach hooks through :mod:`lensteer.runtime`.
 """
 from ..runtime import BatchContext, current_batch
-from .core import Generation, generate, left_pad
+from .core import Generation, generate, left_pad, pad_token_id
 from .policy import FastPathError, fast_path_reason
+from .settings import GenSettings
 
 __all__ = [
     "BatchContext",
     "FastPathError",
+    "GenSettings",
     "Generation",
     "current_batch",
     "fast_path_reason",
     "generate",
     "left_pad",
+    "pad_token_id",
 ]

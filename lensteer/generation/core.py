@@ -21,9 +21,10 @@ from tqdm.auto import tqdm
 from .. import runtime
 from ..chat import Conversation, Message, as_messages, format_chat
 from ..errors import ContextLengthError, warn_caller
-from ..protocols import LensModel
+from ..protocols import LensModel, model_device
 from . import fast, tl
 from .policy import choose_path
+from .settings import GenSettings
 
 
 @dataclass
@@ -82,6 +83,27 @@ def _stop_ids(model: LensModel) -> list[int]:
     return sorted(ids)
 
 
+def pad_token_id(model: LensModel) -> int:
+    """The one id lensteer left-pads with, everywhere (generation, pooled activations,
+    teacher-forced scoring): the tokenizer's pad token, else the model's first stop token, else 0
+    for a model without a tokenizer. Pads are masked, so the id never changes a result; one rule
+    keeps every batch lensteer builds the same.
+
+    >>> import lensteer
+    >>> pad_token_id(lensteer.load_model("organism"))
+    0
+    """
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        return 0
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    try:
+        return _stop_ids(model)[0]
+    except ValueError:  # no eos either
+        return 0
+
+
 def left_pad(
     rows: Sequence[Sequence[int]], pad_id: int
 ) -> tuple[Int[Tensor, "batch pos"], Int[Tensor, "batch pos"]]:
@@ -103,13 +125,14 @@ def left_pad(
 def generate(
     model: LensModel,
     conversations: Conversation | Sequence[Conversation],
+    gen: GenSettings | None = None,
     *,
-    max_new_tokens: int = 64,
-    temperature: float = 0.6,
-    top_p: float = 0.9,
-    greedy: bool = False,
-    seed: int = 0,
-    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    greedy: bool | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
     system: str | None = None,
     use_kv_cache: bool = True,
     progress: bool | None = None,
@@ -120,8 +143,10 @@ def generate(
 
     Args:
         conversations: a string (one user message), a list of messages, or a list of either.
-        temperature, top_p: the paper's sampling defaults (0.6, 0.9); ``greedy=True`` or
-            ``temperature=0`` decodes greedily.
+        gen: the decoding settings (:class:`GenSettings`; default: 64 new tokens, the paper's
+            sampling T = 0.6, top-p 0.9, seed 0, batches of 8). ``max_new_tokens``,
+            ``temperature``, ``top_p``, ``greedy``, ``seed`` and ``batch_size`` override it.
+        temperature, top_p: ``greedy=True`` or ``temperature=0`` decodes greedily.
         seed: sampling is reproducible for a given seed, batch size and input order; the
             global torch RNG is left as it was.
         system: a system prompt put in front of every conversation that has none.
@@ -142,13 +167,18 @@ def generate(
 
     Returns one :class:`Generation` per conversation, in input order.
     """
+    settings = (gen or GenSettings()).override(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, greedy=greedy,
+        seed=seed, batch_size=batch_size)
+    max_new_tokens, batch_size, seed = settings.max_new_tokens, settings.batch_size, settings.seed
+    temperature, top_p = settings.temperature, settings.top_p
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if not greedy and not temperature >= 0:  # also NaN
+    if not settings.greedy and not temperature >= 0:  # also NaN
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
-    greedy = greedy or temperature == 0
+    greedy = not settings.sampling
     tokenizer = model.tokenizer
     if tokenizer is None:
         raise ValueError("generate needs a model with a tokenizer (model.tokenizer is None).")
@@ -174,8 +204,8 @@ def generate(
                     f"{room} tokens to fit the model's context of {n_ctx} tokens.")
         chats = [c[-room:] for c in chats]
     stop_ids = _stop_ids(model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    device = next(model.parameters()).device
+    pad_id = pad_token_id(model)
+    device = model_device(model)
 
     eos_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else stop_ids[0]
 

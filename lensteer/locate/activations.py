@@ -34,9 +34,9 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..errors import ActivationError
-from ..generation import left_pad
+from ..generation import left_pad, pad_token_id
 from ..hooks import HOOK_POINTS, hook_name, legacy_name, parse_hook_name, resolve_hook
-from ..protocols import LensModel
+from ..protocols import LensModel, model_device
 
 
 @dataclass
@@ -176,10 +176,8 @@ def collect_activations(
 
     means = torch.zeros(n, len(site_list), d_model, dtype=torch.float32)
     projections: dict[str, list[Tensor]] = {s: [torch.empty(0)] * n for s in matrices}
-    device = next(model.parameters()).device
-    tokenizer = getattr(model, "tokenizer", None)
-    pad_id = getattr(tokenizer, "pad_token_id", None)
-    pad_id = 0 if pad_id is None else int(pad_id)
+    device = model_device(model)
+    pad_id = pad_token_id(model)
     order = sorted(range(n), key=lambda i: len(rows[i]))
     batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
     show = progress if progress is not None else len(batches) > 1

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from ..chat import Message, format_chat
 from ..errors import ActivationError, TraitFileError
-from ..generation import generate
+from ..generation import GenSettings, generate
 from ..protocols import LensModel
 from ..traits import Scenario, Trait
 
@@ -63,6 +63,18 @@ class Sample:
         return data
 
 
+#: The contrastive builders' default decoding: 48 new tokens, sampled at T = 0.6, top-p 0.9.
+CONTRASTIVE_GEN = GenSettings(max_new_tokens=48)
+
+
+def _settings(gen: GenSettings | None, max_new_tokens: int | None, greedy: bool | None,
+              temperature: float | None, top_p: float | None, seed: int | None,
+              batch_size: int | None) -> GenSettings:
+    return (gen or CONTRASTIVE_GEN).override(
+        max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
+        seed=seed, batch_size=batch_size)
+
+
 def _pick(scenarios: Sequence[Scenario], limit: int | None) -> list[Scenario]:
     items = list(scenarios)
     return items if limit is None else items[: max(int(limit), 0)]
@@ -81,20 +93,24 @@ def build_contrastive(
     responses: Literal["on_policy", "given"] = "on_policy",
     prompts_per_scenario: int = 1,
     max_scenarios: int | None = None,
-    max_new_tokens: int = 48,
-    greedy: bool = False,
-    temperature: float = 0.6,
-    top_p: float = 0.9,
-    seed: int = 0,
-    batch_size: int = 8,
+    gen: GenSettings | None = None,
+    max_new_tokens: int | None = None,
+    greedy: bool | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
     progress: bool | None = None,
 ) -> list[Sample]:
     """Aligned/malicious sample pairs for the trait's ``split`` scenarios.
 
     Scenario ``j`` is asked under paraphrases ``(j + r) mod n`` for ``r < prompts_per_scenario``
     of each side (train split: ``aligned_prompts``/``malicious_prompts``; eval split: the
-    ``eval_*`` lists), so every paraphrase is used about equally.
+    ``eval_*`` lists), so every paraphrase is used about equally. ``gen``: the decoding
+    settings (default :data:`CONTRASTIVE_GEN`: 48 new tokens, the paper's sampling); the
+    keyword arguments override it.
     """
+    settings = _settings(gen, max_new_tokens, greedy, temperature, top_p, seed, batch_size)
     if prompts_per_scenario < 1:
         raise ValueError(f"prompts_per_scenario must be at least 1, got {prompts_per_scenario}.")
     if split == "train":
@@ -121,17 +137,8 @@ def build_contrastive(
         return [_given(model, *item) for item in plan]
     if responses != "on_policy":
         raise ValueError(f"responses must be 'on_policy' or 'given', not {responses!r}.")
-    gens = generate(
-        model,
-        [_messages(system, scenario.prompt) for scenario, _, system, _ in plan],
-        max_new_tokens=max_new_tokens,
-        greedy=greedy,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    gens = generate(model, [_messages(system, scenario.prompt) for scenario, _, system, _ in plan],
+                    gen=settings, progress=progress)
     return [
         Sample(s.id, s.prompt, label, system, k, g.input_ids, g.response_span, g.text, g.finished)
         for (s, label, system, k), g in zip(plan, gens)
@@ -158,39 +165,35 @@ def build_neutral(
     trait: Trait,
     *,
     max_scenarios: int | None = None,
-    max_new_tokens: int = 48,
-    greedy: bool = False,
-    temperature: float = 0.6,
-    top_p: float = 0.9,
-    seed: int = 0,
-    batch_size: int = 8,
+    gen: GenSettings | None = None,
+    max_new_tokens: int | None = None,
+    greedy: bool | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
     progress: bool | None = None,
 ) -> list[Sample]:
     """On-policy responses to the trait's ``neutral_scenarios`` (trait-free conversations).
 
     Each uses a ``neutral_prompts`` system prompt (round robin), or the aligned prompts when the
-    trait gives none. Returns ``[]`` when the trait has no neutral scenarios.
+    trait gives none. Returns ``[]`` when the trait has no neutral scenarios. Settings as
+    :func:`build_contrastive`'s; the seed is offset by 7919 (other draws than the contrastive
+    set's).
     """
+    settings = _settings(gen, max_new_tokens, greedy, temperature, top_p, seed, batch_size)
     scenarios = _pick(trait.neutral_scenarios, max_scenarios)
     if not scenarios:
         return []
     prompts = trait.neutral_prompts or trait.aligned_prompts
     plan = [(s, prompts[j % len(prompts)], j % len(prompts)) for j, s in enumerate(scenarios)]
-    gens = generate(
-        model,
-        [_messages(system, s.prompt) for s, system, _ in plan],
-        max_new_tokens=max_new_tokens,
-        greedy=greedy,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed + 7919,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    gens = generate(model, [_messages(system, s.prompt) for s, system, _ in plan],
+                    gen=settings.override(seed=settings.seed + 7919), progress=progress)
     return [
         Sample(s.id, s.prompt, NEUTRAL, system, k, g.input_ids, g.response_span, g.text, g.finished)
         for (s, system, k), g in zip(plan, gens)
     ]
 
 
-__all__ = ["ALIGNED", "MALICIOUS", "NEUTRAL", "Sample", "build_contrastive", "build_neutral"]
+__all__ = ["ALIGNED", "CONTRASTIVE_GEN", "MALICIOUS", "NEUTRAL", "Sample", "build_contrastive",
+           "build_neutral"]

@@ -56,12 +56,20 @@ from ..directions import (
     token_stats,
 )
 from ..errors import ActivationError, FitError, TraitFileError, UsageError
+from ..generation import GenSettings
 from ..hooks import parse_hook_name
 from ..models import model_info
 from ..protocols import LensModel
 from ..traits import Trait, load_trait
 from .activations import collect_activations, resolve_sites
-from .contrastive import ALIGNED, MALICIOUS, Sample, build_contrastive, build_neutral
+from .contrastive import (
+    ALIGNED,
+    CONTRASTIVE_GEN,
+    MALICIOUS,
+    Sample,
+    build_contrastive,
+    build_neutral,
+)
 from .metrics import _auroc, cross_validate, recommend
 from .result import LocateResult, LocateRow
 
@@ -84,12 +92,13 @@ def locate(
     responses: Literal["on_policy", "given"] = "on_policy",
     prompts_per_scenario: int = 1,
     max_scenarios: int | None = None,
-    max_new_tokens: int = 48,
-    greedy: bool = False,
-    temperature: float = 0.6,
-    top_p: float = 0.9,
-    seed: int = 0,
-    batch_size: int = 8,
+    gen: GenSettings | None = None,
+    max_new_tokens: int | None = None,
+    greedy: bool | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    batch_size: int | None = None,
     per_token: bool = True,
     neutral: bool = True,
     evaluate: bool = False,
@@ -106,6 +115,11 @@ def locate(
         layers, hooks: the sites (default: every layer's ``resid_post``).
         method: ``"logistic"`` (the paper's), ``"mean_diff"`` or ``"pca"``.
         n_folds: GroupKFold folds, grouped by scenario.
+        gen: how the contrastive and neutral responses are generated (default
+            :data:`~lensteer.locate.contrastive.CONTRASTIVE_GEN`: 48 new tokens, T = 0.6,
+            top-p 0.9, seed 0, batches of 8; ``batch_size`` is also the forward passes' batch);
+            ``max_new_tokens``, ``greedy``, ``temperature``, ``top_p``, ``seed`` and
+            ``batch_size`` override it.
         responses: ``"on_policy"`` (generate; T = 0.6, top-p 0.9, seeded; ``greedy`` optional)
             or ``"given"`` (the trait file's responses).
         prompts_per_scenario, max_scenarios: how many paraphrases per scenario and scenarios.
@@ -122,18 +136,20 @@ def locate(
     """
     if method not in FIT_METHODS:
         raise FitError(f"Unknown method {method!r}; choose from {FIT_METHODS}.")
+    settings = (gen or CONTRASTIVE_GEN).override(
+        max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
+        seed=seed, batch_size=batch_size)
     trait = load_trait(trait, model=model)
     sites = resolve_sites(model, layers, hooks)  # bad layers and hooks fail before generating
     _check_settings(trait, n_folds=n_folds, responses=responses, max_scenarios=max_scenarios,
                     prompts_per_scenario=prompts_per_scenario, evaluate=evaluate,
                     token_percentile=token_percentile, check_scenarios=samples is None,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size, greedy=greedy,
-                    temperature=temperature)
-    gen: dict[str, Any] = dict(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_p=top_p,
-               seed=seed, batch_size=batch_size, progress=progress)
+                    settings=settings)
+    batch_size = settings.batch_size
+    gen_kw: dict[str, Any] = dict(gen=settings, progress=progress)
     if samples is None:
         samples = build_contrastive(model, trait, responses=responses, max_scenarios=max_scenarios,
-                                    prompts_per_scenario=prompts_per_scenario, **gen)
+                                    prompts_per_scenario=prompts_per_scenario, **gen_kw)
     samples = _check_empty(list(samples), drop_empty)
     labels = torch.tensor([s.label for s in samples])
     groups = [s.scenario for s in samples]
@@ -165,7 +181,7 @@ def locate(
             mu_neg=d.mu_neg, sigma_neg=d.sigma_neg, delta_mu=d.delta_mu,
         ))
 
-    neutral_samples = build_neutral(model, trait, **gen) if neutral and per_token else []
+    neutral_samples = build_neutral(model, trait, **gen_kw) if neutral and per_token else []
     token_projections: dict[str, dict[str, list[float]]] = {}
     if per_token:
         _per_token(model, samples, neutral_samples, rows, directions, token_projections,
@@ -173,7 +189,7 @@ def locate(
     if evaluate:
         eval_samples = build_contrastive(model, trait, split="eval", responses=responses,
                                          max_scenarios=max_scenarios,
-                                         prompts_per_scenario=prompts_per_scenario, **gen)
+                                         prompts_per_scenario=prompts_per_scenario, **gen_kw)
         eval_samples = _check_empty(eval_samples, drop_empty)
         ev = collect_activations(model, [s.input_ids for s in eval_samples],
                                  [s.span for s in eval_samples], sites=sites,
@@ -193,7 +209,7 @@ def locate(
                     prompts_per_scenario=prompts_per_scenario, max_scenarios=max_scenarios,
                     per_token=per_token, neutral=neutral, evaluate=evaluate, data_hash=data_hash,
                     token_percentile=token_percentile,
-                    trait_path=trait.path, **{k: v for k, v in gen.items() if k != "progress"})
+                    trait_path=trait.path, **settings.to_dict())
     return LocateResult(
         trait=trait.name, model=info, method=method, n_folds=n_folds, rows=rows, cosine=cosine,
         recommended=recommended, recommendation=reason, directions=directions,
@@ -204,17 +220,17 @@ def locate(
 
 def _check_settings(trait: Trait, *, n_folds: int, responses: str, max_scenarios: int | None,
                     prompts_per_scenario: int, evaluate: bool, token_percentile: float,
-                    check_scenarios: bool, max_new_tokens: int, batch_size: int, greedy: bool,
-                    temperature: float) -> None:
+                    check_scenarios: bool, settings: GenSettings) -> None:
     """Everything :func:`locate` can check before generating a token."""
     minimum = {"n_folds": (n_folds, 2), "prompts_per_scenario": (prompts_per_scenario, 1),
-               "max_new_tokens": (max_new_tokens, 1), "batch_size": (batch_size, 1),
+               "max_new_tokens": (settings.max_new_tokens, 1), "batch_size": (settings.batch_size, 1),
                "max_scenarios": (max_scenarios, 1)}
     for name, (value, least) in minimum.items():
         if value is not None and value < least:
             raise UsageError(f"{name} must be at least {least}, got {value}.")
-    if not greedy and not temperature >= 0:
-        raise UsageError(f"temperature must be a number >= 0 (0 = greedy), got {temperature}.")
+    if not settings.greedy and not settings.temperature >= 0:
+        raise UsageError(
+            f"temperature must be a number >= 0 (0 = greedy), got {settings.temperature}.")
     if not 0 <= token_percentile <= 100:
         raise UsageError(f"token_percentile must lie in [0, 100], got {token_percentile}.")
     if responses not in ("on_policy", "given"):

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from ..errors import LensteerError
-from ..protocols import LensModel
+from ..protocols import LensModel, model_device
 
 PROBE_PROMPTS = (
     "What is the capital of France?",
@@ -109,7 +109,7 @@ def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: LensMo
 
         before = [(names[layer], record(layer)) for layer in names]
         after = [(names[layer], record(layer)) for layer in names]
-        tokens = torch.tensor([ids], device=next(model.parameters()).device)
+        tokens = torch.tensor([ids], device=model_device(model))
         with torch.no_grad(), model.hooks(fwd_hooks=before), steer(model, steerer), \
                 model.hooks(fwd_hooks=after):
             model(tokens)
@@ -135,7 +135,7 @@ def verify_control_vector(path: str | os.PathLike, steerer: Any, model: LensMode
     hf = shared_hf_model(model)
     worst, checked = 0.0, {}
     for ids in _probe_tokens(model):
-        tokens = torch.tensor([ids], device=next(model.parameters()).device)
+        tokens = torch.tensor([ids], device=model_device(model))
         handles = []
         for layer, vector in vectors.items():
             def add(_module: Any, _args: Any, output: Any, v: Tensor = vector) -> Any:
