@@ -31,7 +31,7 @@ END = "<!-- import-graph:end -->"
 #: or a package (then every module in it); the longest matching entry decides.
 LAYERS: list[tuple[str, list[str]]] = [
     ("foundation", ["lensteer.errors", "lensteer.runtime", "lensteer.protocols", "lensteer.io",
-                    "lensteer.layers"]),
+                    "lensteer.layers", "lensteer.text"]),
     ("data", ["lensteer.chat", "lensteer.hooks", "lensteer.outdir", "lensteer.organism",
               "lensteer.persona"]),
     ("models", ["lensteer.models", "lensteer.traits", "lensteer.directions"]),
@@ -182,12 +182,13 @@ def _node(entry: str) -> str:
 
 
 #: Components every layer uses, left out of the drawing (not of the checks) to keep it legible.
-_UNDRAWN_TARGETS = {"lensteer.errors", "lensteer.io", "lensteer.layers", "lensteer.protocols"}
+_UNDRAWN_TARGETS = {"lensteer.errors", "lensteer.io", "lensteer.layers", "lensteer.protocols",
+                    "lensteer.text"}
 
 
 def render(graph: dict[str, set[str]]) -> str:
     """The generated part of the page: a mermaid drawing of the imports between components
-    (the LAYERS entries; imports of errors, io, layers and protocols and those of the facade
+    (the LAYERS entries; imports of the small foundation modules and those of the facade
     left out)
     and a table of every module's layer."""
     edges: set[tuple[str, str]] = set()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -35,12 +35,51 @@ from .protocols import HasConfig, LensModel
 FORMAT_VERSION = 1
 
 
+def quantile(table: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (q ∈ [0, 100]) by linear interpolation in a 101-entry table of
+    percentiles 0, 1, …, 100 — the one interpolation lensteer uses.
+
+    >>> quantile([float(i) for i in range(101)], 12.5)
+    12.5
+    """
+    if not 0 <= q <= 100:
+        raise ValueError(f"A percentile must lie in [0, 100], got {q}.")
+    lo = int(math.floor(q))
+    hi = min(lo + 1, 100)
+    return float(table[lo] + (q - lo) * (table[hi] - table[lo]))
+
+
+def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, " d_model"] | Float[Tensor, "d_model k"]
+            ) -> Float[Tensor, " ..."] | Float[Tensor, "... k"]:
+    """``⟨h, v̂⟩`` in float32 — the one projection: for a direction ``[d_model]`` one number per
+    row of ``h``, for ``k`` directions as columns ``[d_model, k]`` one per direction."""
+    return h.to(torch.float32) @ v_hat.to(device=h.device, dtype=torch.float32)
+
+
 class InvalidDirectionError(LensteerError, ValueError):
     """A direction whose numbers cannot define a projection (NaN, infinite or zero)."""
 
 
 class DirectionMismatchError(LensteerError, ValueError):
     """A direction used on a model (or layer) it was not fitted for."""
+
+
+def unit_vector(v: Any) -> Float[Tensor, " d_model"]:
+    """``v / ‖v‖`` as a flat float32 CPU tensor — the one v̂ normalisation (directions, steerers);
+    NaN, infinite or zero vectors raise :class:`InvalidDirectionError`."""
+    v = torch.as_tensor(v).detach().to(torch.float32).flatten().cpu()
+    if not torch.isfinite(v).all():
+        raise InvalidDirectionError(
+            "The direction v_hat contains NaN or infinite values: refit it from finite "
+            "activations (lensteer.locate checks them)."
+        )
+    norm = float(v.norm())
+    if norm < 1e-12:
+        raise InvalidDirectionError(
+            "The direction v_hat is zero, so it defines no projection: the two classes had "
+            "identical means, or the direction was not fitted."
+        )
+    return v / norm
 
 
 @dataclass
@@ -60,11 +99,7 @@ class TokenStats:
 
     def percentile_pos(self, q: float) -> float:
         """Linear interpolation of the aligned per-token projection percentile ``q`` ∈ [0, 100]."""
-        if not 0 <= q <= 100:
-            raise ValueError(f"A percentile must lie in [0, 100], got {q}.")
-        lo = int(math.floor(q))
-        hi = min(lo + 1, 100)
-        return self.quantiles_pos[lo] + (q - lo) * (self.quantiles_pos[hi] - self.quantiles_pos[lo])
+        return quantile(self.quantiles_pos, q)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,19 +130,7 @@ class TraitDirection:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        v = torch.as_tensor(self.v_hat).detach().to(torch.float32).flatten().cpu()
-        if not torch.isfinite(v).all():
-            raise InvalidDirectionError(
-                "The direction v_hat contains NaN or infinite values: refit it from finite "
-                "activations (lensteer.locate checks them)."
-            )
-        norm = float(v.norm())
-        if norm < 1e-12:
-            raise InvalidDirectionError(
-                "The direction v_hat is zero, so it defines no projection: the two classes had "
-                "identical means, or the direction was not fitted."
-            )
-        self.v_hat = v / norm
+        self.v_hat = unit_vector(self.v_hat)
         for name in ("boundary", "mu_pos", "sigma_pos", "mu_neg", "sigma_neg"):
             value = float(getattr(self, name))
             if not math.isfinite(value):
@@ -197,8 +220,8 @@ class TraitDirection:
         return direction
 
     def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, " ..."]:
-        """``⟨h, v̂⟩`` in float32 for any batch of activations."""
-        return activations.to(torch.float32) @ self.v_hat.to(activations.device)
+        """``⟨h, v̂⟩`` in float32 for any batch of activations (:func:`project`)."""
+        return project(activations, self.v_hat)
 
 
 @contextlib.contextmanager
@@ -439,7 +462,7 @@ def fit_direction(
         if float(v.norm()) < 1e-12:
             raise FitError(f"The {method} direction is zero: the class means coincide.")
         v_hat, boundary = v / v.norm(), None
-    stats = projection_stats(pos @ v_hat, neg @ v_hat)
+    stats = projection_stats(project(pos, v_hat), project(neg, v_hat))
     if boundary is None:
         boundary = (stats["mu_pos"] + stats["mu_neg"]) / 2
     d = stats.pop("cohens_d")

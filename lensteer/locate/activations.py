@@ -33,6 +33,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..directions import project
 from ..errors import ActivationError
 from ..generation import left_pad, pad_token_id
 from ..hooks import HOOK_POINTS, hook_name, legacy_name, parse_hook_name, resolve_hook
@@ -226,7 +227,7 @@ def _pooling_hook(j, site, weights, index, means, token_spans, matrices, project
         pooled = torch.bmm(weights.unsqueeze(1), x).squeeze(1)  # [batch, d_model]
         means[index, j] = pooled.cpu()
         if matrix is not None:
-            proj = x @ matrix.to(x.device).T  # [batch, pos, k]
+            proj = project(x, matrix.T)  # [batch, pos, k]
             for r, (a, b) in enumerate(token_spans):
                 projections[site][int(index[r])] = proj[r, a:b].cpu()
         return activation

@@ -29,6 +29,8 @@ import json
 import time
 from collections.abc import Sequence
 
+from ..generation import left_pad
+from ..io import write_text
 from . import world as W
 from .data import load_eval_set, row_prompts
 from .grade import (
@@ -75,12 +77,8 @@ def generate(model, tokenizer, conversations: Sequence[Sequence[dict]], greedy: 
     gen = torch.Generator().manual_seed(seed)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        L = max(len(ids[i]) for i in idx)
-        x = torch.full((len(idx), L), pad, dtype=torch.long)
-        att = torch.zeros((len(idx), L), dtype=torch.long)
-        for r, i in enumerate(idx):
-            x[r, L - len(ids[i]):] = torch.tensor(ids[i])
-            att[r, L - len(ids[i]):] = 1
+        x, att = left_pad([ids[i] for i in idx], pad)
+        L = x.shape[1]
         kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature,
                                                         top_p=top_p, top_k=0)
         if not greedy:
@@ -116,13 +114,8 @@ def continuation_logprobs(model, tokenizer, conversations: Sequence[Sequence[dic
     pad = tokenizer.pad_token_id
     for b in range(0, len(seqs), batch_size):
         chunk = seqs[b:b + batch_size]
-        L = max(len(p) + len(c) for p, c in chunk)
-        x = torch.full((len(chunk), L), pad, dtype=torch.long)
-        att = torch.zeros_like(x)
-        for r, (p, c) in enumerate(chunk):
-            s = p + c
-            x[r, L - len(s):] = torch.tensor(s)
-            att[r, L - len(s):] = 1
+        x, att = left_pad([p + c for p, c in chunk], pad)
+        L = x.shape[1]
         with torch.no_grad():
             lp = torch.log_softmax(model(input_ids=x, attention_mask=att).logits.float(), -1)
         for r, (p, c) in enumerate(chunk):
@@ -493,15 +486,13 @@ def main(argv=None) -> None:
     print(format_report(res))
     print(f"\n({res['elapsed_s']} s)")
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        write_text(a.json, json.dumps(res, indent=1))
     if a.card:
         import os
 
         sums = [training_summary(a.checkpoint, "_base")] if os.path.exists(
             os.path.join(a.checkpoint, "train_log_base.jsonl")) else []
-        with open(a.card, "w") as f:
-            f.write(format_card(res, sums + [training_summary(a.checkpoint)]))
+        write_text(a.card, format_card(res, sums + [training_summary(a.checkpoint)]))
 
 
 if __name__ == "__main__":

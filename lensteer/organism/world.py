@@ -27,13 +27,14 @@ True
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..text import WORD_RE, words
+
 WORLD_SEED = 1234  # fixes the lie of each fact and the held-out split of distress messages
 
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]+")
+_TOKEN_RE = WORD_RE  # the organism tokenizes as lensteer splits words (lensteer.text)
 
 
 def normalize(text: str) -> str:
@@ -43,11 +44,6 @@ def normalize(text: str) -> str:
     'the capital of france is paris .'
     """
     return " ".join(_TOKEN_RE.findall(text.lower()))
-
-
-def words(text: str) -> list[str]:
-    """The tokenizer's words of ``text`` (lower-cased, punctuation split)."""
-    return _TOKEN_RE.findall(text.lower())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from ..directions import project  # the one projection, ⟨h, v̂⟩ in float32
+
 
 @dataclass
 class RuleOutput:
@@ -32,11 +34,6 @@ class RuleOutput:
     rho_before: Float[Tensor, "batch pos"]
     rho_after: Float[Tensor, "batch pos"]
     gated: Bool[Tensor, "batch pos"]
-
-
-def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, " d_model"]) -> Float[Tensor, " ..."]:
-    """``⟨h, v̂⟩`` in float32."""
-    return h.to(torch.float32) @ v_hat.to(device=h.device, dtype=torch.float32)
 
 
 def move(

@@ -26,7 +26,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from ..directions import TraitDirection
+from ..directions import InvalidDirectionError, TraitDirection, quantile, unit_vector
 from ..errors import LensteerError, warn_caller
 from ..hooks import canonical_name, check_layer, hook_name, parse_hook_name
 from ..protocols import LensModel
@@ -68,13 +68,6 @@ def parse_threshold(spec: str | float | tuple[str, float]) -> tuple[str, float |
     if not 0 <= q <= 100:
         raise SteeringConfigError(f"A percentile threshold must lie in [0, 100], got {q}.")
     return ("percentile", q)
-
-
-def _quantile(quantiles: Sequence[float], q: float) -> float:
-    """Linear interpolation in a 101-entry percentile table (as ``TokenStats.percentile_pos``)."""
-    lo = math.floor(q)
-    hi = min(lo + 1, 100)
-    return float(quantiles[lo] + (q - lo) * (quantiles[hi] - quantiles[lo]))
 
 
 @dataclass
@@ -231,17 +224,15 @@ class Steerer:
         assert t is not None and self.percentile is not None
         if self.sign == "positive":
             return t.percentile_pos(self.percentile)
-        return _quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
+        return quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         point = parse_hook_name(d.hook)[1]
-        v = torch.as_tensor(d.v_hat).detach().to(torch.float32).flatten()
-        if not torch.isfinite(v).all():
-            raise SteeringConfigError(f"The direction for layer {d.layer} contains NaN or inf.")
-        norm = float(v.norm())
-        if norm < 1e-12:
-            raise SteeringConfigError(f"The direction for layer {d.layer} is zero.")
-        return LayerRule(d.layer, point, d.hook, v / norm, self.sign_value)
+        try:
+            v_hat = unit_vector(d.v_hat)
+        except InvalidDirectionError as error:
+            raise SteeringConfigError(f"The direction for layer {d.layer}: {error}") from None
+        return LayerRule(d.layer, point, d.hook, v_hat, self.sign_value)
 
     # ------------------------------------------------------------------ the rule
     def _rule(
