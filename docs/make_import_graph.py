@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("evaluation", ["lensteer.evaluation"]),
     ("apps", ["lensteer", "lensteer.cli", "lensteer.cli_args", "lensteer.cli_locate",
               "lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli", "lensteer.organism.train",
-              "lensteer.organism.report", "lensteer.persona.train"]),
+              "lensteer.organism.report", "lensteer.persona.train", "lensteer.persona.card"]),
 ]
 
 

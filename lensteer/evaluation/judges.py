@@ -170,13 +170,7 @@ class PersonaJudge:
         self.name = f"persona-{trait}"
 
     def score(self, items: Sequence[JudgeItem]) -> list[Verdict]:
-        # grade_reply arrives with the persona graders' compassion half (lensteer/persona/grade.py,
-        # in progress on main); until it lands PersonaJudge.score raises ImportError here
-        from ..persona.grade import (
-            find_question,
-            grade_fact,
-            grade_reply,  # pyright: ignore[reportAttributeAccessIssue]
-        )
+        from ..persona.grade import find_question, grade_fact, grade_reply
 
         out = []
         for it in items:
