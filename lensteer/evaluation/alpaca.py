@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import LensteerError
 from ..protocols import LensModel
+from ..steering.steerers import Steerer
 from .judges import PAIRWISE_PROMPT, ChatJudge, JudgePrompt, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 from .mtbench import pick_stratified
@@ -134,7 +135,7 @@ def generate_answers(
     instructions: Sequence[Instruction],
     *,
     systems: Sequence[str | None] | str | None = None,
-    steerer: Any = None,
+    steerer: Steerer | Sequence[Steerer] | None = None,
     gen: Any = None,
 ) -> list[str]:
     """One answer per instruction under ``systems`` (one, or one per instruction round robin)

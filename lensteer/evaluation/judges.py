@@ -59,6 +59,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..directions import TraitDirection
 from ..errors import LensteerError
 from ..protocols import LensModel
 
@@ -957,7 +958,8 @@ class ProbeJudge:
     Circular when ``direction`` is the steered one (see the module docstring); no coherence.
     """
 
-    def __init__(self, model: LensModel, direction: Any, *, neutral_system: str | None = None,
+    def __init__(self, model: LensModel, direction: TraitDirection, *,
+                 neutral_system: str | None = None,
                  batch_size: int = 16) -> None:
         self.model = model
         self.direction = direction

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from ..errors import LensteerError
 from ..protocols import LensModel
+from ..steering.steerers import Steerer
 from .judges import ChatJudge, JudgePrompt, JudgeRequest, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 
@@ -192,7 +193,7 @@ def generate_answers(
     questions: Sequence[MTBenchQuestion],
     *,
     systems: Sequence[str | None] | str | None = None,
-    steerer: Any = None,
+    steerer: Steerer | Sequence[Steerer] | None = None,
     gen: Any = None,
 ) -> list[MTBenchAnswer]:
     """Both turns of every question under ``systems`` (one system prompt, or one per question

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from ..errors import LensteerError
 from ..protocols import LensModel, model_device
+from .steerers import Steerer
 
 PROBE_PROMPTS = (
     "What is the capital of France?",
@@ -88,7 +89,7 @@ def _probe_tokens(model: LensModel) -> list[list[int]]:
     return [format_chat(model.tokenizer, p).input_ids for p in PROBE_PROMPTS]
 
 
-def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: LensModel,
+def verify_vllm(steerer: Steerer, payloads: dict[int, dict[str, Any]], model: LensModel,
                 *, tolerance: float = 1e-4) -> Verification:
     """Compare every layer's payload with lensteer's hook on the model's own activations."""
     from .session import steer
@@ -121,7 +122,7 @@ def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: LensMo
     return Verification("vllm-steer", worst, tolerance, checked, gated)
 
 
-def verify_control_vector(path: str | os.PathLike, steerer: Any, model: LensModel,
+def verify_control_vector(path: str | os.PathLike, steerer: Steerer, model: LensModel,
                           *, scale: float | None = None, tolerance: float = 1e-3) -> Verification:
     """Read the GGUF at ``path``; add ``scale × direction.N`` to block N's output in the Hugging
     Face model (llama.cpp's meaning; default scale: the α recorded in the file) and compare the

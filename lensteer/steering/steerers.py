@@ -451,7 +451,8 @@ class Ablation(Steerer):
     aliases = ("ablation",)
     gated = False
 
-    def __init__(self, direction: Any, alpha: float = 1.0, **kwargs: Any):
+    def __init__(self, direction: TraitDirection | Sequence[TraitDirection], alpha: float = 1.0,
+                 **kwargs: Any):
         if kwargs.get("sign", "positive") != "positive":
             raise SteeringConfigError("Ablation removes the v̂ component; it has no sign.")
         super().__init__(direction, alpha, **kwargs)
@@ -477,7 +478,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def make_steerer(method: str, direction: Any, alpha: float = 1.0, **kwargs: Any) -> Steerer:
+def make_steerer(method: str, direction: TraitDirection | Sequence[TraitDirection],
+                 alpha: float = 1.0, **kwargs: Any) -> Steerer:
     """Build a steerer by rule name (see :mod:`lensteer.steering.registry`): ``"swfc"``,
     ``"sttp"``, ``"stmp"``, ``"ablate"``, or any rule registered since.
 
