@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: all venv test test-compat demo docs clean
+.PHONY: all venv lint test test-compat demo docs clean
 
 all: venv
 
@@ -24,7 +24,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-test: venv
+# Static checks first: ruff (pyflakes, pyupgrade, import order, no typing.Dict/List/Optional)
+# and pyright in basic mode (configured in pyproject.toml). The tests also check jaxtyping
+# shapes at run time (tests/typechecking.py).
+lint: venv
+	$(VENV)/bin/ruff check lensteer tests benchmarks docs
+	$(VENV)/bin/pyright --pythonpath $(PY)
+
+test: lint
 	$(PY) -m pytest -q
 
 # The same hook-API tests on TransformerLens 3.9's HookedTransformer, in a second venv.

@@ -56,7 +56,7 @@ def main() -> None:
     def run_lensteer(batch):
         # stop ids patched out so that all paths do the same work
         gens = lensteer.generate(model, PROMPTS[:batch], greedy=True, max_new_tokens=NEW_TOKENS,
-                                 batch_size=batch, progress=False)
+                                 batch_size=batch, progress=False, path="tl")  # vs bridge.generate
         return sum(len(g.response_ids) for g in gens)
 
     def run_bridge(batch):
@@ -73,7 +73,7 @@ def main() -> None:
                               min_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id)
         return (out.shape[1] - tokens.shape[1]) * batch
 
-    import lensteer.generation as generation
+    import lensteer.generation.core as generation  # generate reads _stop_ids from here
 
     original_stop_ids = generation._stop_ids
     generation._stop_ids = lambda m: [never]  # same token count on every path

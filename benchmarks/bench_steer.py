@@ -30,9 +30,9 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ.get("LENSTEER_BENCH_THREADS", "1")))
 
 import lensteer  # noqa: E402
-from lensteer import generation as gen_module  # noqa: E402
 from lensteer.chat import as_messages, format_chat  # noqa: E402
 from lensteer.directions import TraitDirection  # noqa: E402
+from lensteer.generation import core as gen_module  # noqa: E402
 from lensteer.generation import left_pad  # noqa: E402
 
 PROMPTS = [
@@ -192,7 +192,7 @@ def main() -> int:
         print(f"  unsteered Bridge path / HF generate          : {med['plain-tl'] / med['hf']:.3f}")
         print(f"  StTP on the Bridge path / unsteered Bridge   : {med['sttp-tl'] / med['plain-tl']:.3f}")
         wmed = {k: statistics.median(v) for k, v in walls[key].items()}
-        print(f"  (wall-clock medians: " + ", ".join(f"{k} {v:.2f}" for k, v in wmed.items()) + ")")
+        print("  (wall-clock medians: " + ", ".join(f"{k} {v:.2f}" for k, v in wmed.items()) + ")")
     if args.json:
         Path(args.json).write_text(json.dumps({"cpu": results, "wall": walls}, indent=2))
     return 0

@@ -4,14 +4,20 @@
 >>> sorted(m["name"] for m in lensteer.bundled_models())
 ['organism', 'smollm2-135m-instruct', 'smollm2-persona']
 """
-from .activations import PooledActivations, collect_activations
 from .chat import ChatTokens, MessageSpan, format_chat
-from .directions import TokenStats, TraitDirection, fit_direction, fit_logistic, mean_difference, pca_direction
+from .directions import (
+    TokenStats,
+    TraitDirection,
+    fit_direction,
+    fit_logistic,
+    mean_difference,
+    pca_direction,
+)
 from .errors import LensteerError
-from .generation import Generation, generate
+from .generation import Generation, GenSettings, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
 from .layers import parse_layers
-from .locate import LocateResult, LocateRow, locate
+from .locate import LocateResult, LocateRow, PooledActivations, collect_activations, locate
 from .models import ModelInfo, bundled_models, load_model, model_info
 from .steering import (
     Ablation,
@@ -40,6 +46,7 @@ __all__ = [
     "steer",
     "HOOK_POINTS",
     "ChatTokens",
+    "GenSettings",
     "Generation",
     "LensteerError",
     "LocateResult",

@@ -14,15 +14,16 @@ result once (never adding a second BOS), and finds, for every message, the half-
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any
 
 from .errors import ChatFormatError
 
 Message = dict[str, str]
 #: A conversation is a list of ``{"role": ..., "content": ...}`` messages; a bare string is a
 #: single user message.
-Conversation = Union[str, Sequence[Message]]
+Conversation = str | Sequence[Message]
 ROLES = ("system", "user", "assistant")
 
 
@@ -57,7 +58,7 @@ class ChatTokens:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ChatTokens":
+    def from_dict(cls, data: dict[str, Any]) -> ChatTokens:
         return cls(data["text"], list(data["input_ids"]), [MessageSpan(**s) for s in data["spans"]])
 
 

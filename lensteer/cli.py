@@ -23,7 +23,9 @@ from typing import Any
 from .cli_args import (
     THREADS_HELP,
     Parser,
+    add_model_options,
     default_threads,
+    load_model_from_args,
     nonnegative_float,
     positive_int,
     threads,
@@ -31,7 +33,7 @@ from .cli_args import (
 from .errors import LensteerError
 
 # Modules that register more subcommands (each defines add_parser(subparsers)).
-_SUBCOMMAND_MODULES: list[str] = ["lensteer.cli_locate", "lensteer.steering.cli", "lensteer.evaluation.cli"]
+_SUBCOMMAND_MODULES: list[str] = ["lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli"]
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -49,9 +51,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_chat(args: argparse.Namespace) -> int:
     from .generation import generate
-    from .models import load_model
 
-    model = load_model(args.model)
+    model = load_model_from_args(args)
     [g] = generate(
         model,
         [args.prompt],
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=nonnegative_float, default=0.6,
                    help="sampling temperature (0 = greedy)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    add_model_options(p)
     p.set_defaults(func=_cmd_chat)
 
     for module in _SUBCOMMAND_MODULES:

@@ -12,6 +12,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable
+from typing import Any
 
 from .errors import LayerSpecError, UsageError
 from .layers import check_layer_spec
@@ -20,10 +21,14 @@ __all__ = [
     "THREADS_HELP",
     "HelpFormatter",
     "Parser",
+    "add_model_options",
     "at_least",
+    "backend",
     "default_threads",
+    "device",
     "finite_float",
     "layer_spec",
+    "load_model_from_args",
     "nonnegative_float",
     "positive_int",
     "threads",
@@ -106,6 +111,50 @@ def layer_spec(text: str) -> str:
         return check_layer_spec(text)
     except LayerSpecError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def device(text: str) -> str:
+    """An argparse type: a torch device name (``cpu``, ``cuda``, ``cuda:1``, ``mps``…)."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a torch device: {text!r} (e.g. cpu, cuda, cuda:1)") from None
+    return text
+
+
+def backend(text: str) -> str:
+    """An argparse type: ``bridge`` or ``hooked``, and only the one this environment can load
+    (TransformerLens 4 has no ``HookedTransformer``, 3.9 no ``TransformerBridge``)."""
+    from .models import installed_backend
+
+    if text not in ("bridge", "hooked"):
+        raise argparse.ArgumentTypeError(f"choose from 'bridge', 'hooked', not {text!r}")
+    if text != installed_backend():
+        need = "transformer-lens 4.x" if text == "bridge" else "transformer-lens 3.9"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs {need}; this environment has the {installed_backend()!r} backend")
+    return text
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--backend``, for every command that loads a model (its own ``--model``
+    says which, with the command's default)."""
+    parser.add_argument("--device", type=device, default="cpu", help="torch device")
+    parser.add_argument("--backend", type=backend, default=None,
+                        help="TransformerLens backend, bridge or hooked (default: the installed "
+                             "one: bridge on TL 4, hooked on TL 3.9)")
+
+
+def load_model_from_args(args: argparse.Namespace, name: str | None = None) -> Any:
+    """``load_model(name or args.model)`` on ``args.device`` with ``args.backend`` (default: the
+    installed backend, :func:`lensteer.models.installed_backend`) — how every command loads."""
+    from . import models  # looked up at call time, so tests can stand in for load_model
+
+    backend = args.backend or models.installed_backend()
+    return models.load_model(args.model if name is None else name, device=args.device,
+                             backend=backend)
 
 
 def threads(text: str) -> int | str:

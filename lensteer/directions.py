@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -30,8 +30,30 @@ from torch import Tensor
 from . import io
 from .errors import ArtifactError, FitError, LensteerError
 from .models import ModelInfo, model_info
+from .protocols import HasConfig, LensModel
 
 FORMAT_VERSION = 1
+
+
+def quantile(table: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (q ∈ [0, 100]) by linear interpolation in a 101-entry table of
+    percentiles 0, 1, …, 100 — the one interpolation lensteer uses.
+
+    >>> quantile([float(i) for i in range(101)], 12.5)
+    12.5
+    """
+    if not 0 <= q <= 100:
+        raise ValueError(f"A percentile must lie in [0, 100], got {q}.")
+    lo = int(math.floor(q))
+    hi = min(lo + 1, 100)
+    return float(table[lo] + (q - lo) * (table[hi] - table[lo]))
+
+
+def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, " d_model"] | Float[Tensor, "d_model k"]
+            ) -> Float[Tensor, " ..."] | Float[Tensor, "... k"]:
+    """``⟨h, v̂⟩`` in float32 — the one projection: for a direction ``[d_model]`` one number per
+    row of ``h``, for ``k`` directions as columns ``[d_model, k]`` one per direction."""
+    return h.to(torch.float32) @ v_hat.to(device=h.device, dtype=torch.float32)
 
 
 class InvalidDirectionError(LensteerError, ValueError):
@@ -40,6 +62,24 @@ class InvalidDirectionError(LensteerError, ValueError):
 
 class DirectionMismatchError(LensteerError, ValueError):
     """A direction used on a model (or layer) it was not fitted for."""
+
+
+def unit_vector(v: Any) -> Float[Tensor, " d_model"]:
+    """``v / ‖v‖`` as a flat float32 CPU tensor — the one v̂ normalisation (directions, steerers);
+    NaN, infinite or zero vectors raise :class:`InvalidDirectionError`."""
+    v = torch.as_tensor(v).detach().to(torch.float32).flatten().cpu()
+    if not torch.isfinite(v).all():
+        raise InvalidDirectionError(
+            "The direction v_hat contains NaN or infinite values: refit it from finite "
+            "activations (lensteer.locate checks them)."
+        )
+    norm = float(v.norm())
+    if norm < 1e-12:
+        raise InvalidDirectionError(
+            "The direction v_hat is zero, so it defines no projection: the two classes had "
+            "identical means, or the direction was not fitted."
+        )
+    return v / norm
 
 
 @dataclass
@@ -59,17 +99,13 @@ class TokenStats:
 
     def percentile_pos(self, q: float) -> float:
         """Linear interpolation of the aligned per-token projection percentile ``q`` ∈ [0, 100]."""
-        if not 0 <= q <= 100:
-            raise ValueError(f"A percentile must lie in [0, 100], got {q}.")
-        lo = int(math.floor(q))
-        hi = min(lo + 1, 100)
-        return self.quantiles_pos[lo] + (q - lo) * (self.quantiles_pos[hi] - self.quantiles_pos[lo])
+        return quantile(self.quantiles_pos, q)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TokenStats":
+    def from_dict(cls, data: dict[str, Any]) -> TokenStats:
         return cls(**data)
 
 
@@ -77,7 +113,7 @@ class TokenStats:
 class TraitDirection:
     """A unit direction at one hook point plus the projection statistics (docs/concepts.md, *A direction and five numbers per layer*)."""
 
-    v_hat: Float[Tensor, "d_model"]
+    v_hat: Float[Tensor, " d_model"]
     boundary: float
     mu_pos: float
     sigma_pos: float
@@ -94,19 +130,7 @@ class TraitDirection:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        v = torch.as_tensor(self.v_hat).detach().to(torch.float32).flatten().cpu()
-        if not torch.isfinite(v).all():
-            raise InvalidDirectionError(
-                "The direction v_hat contains NaN or infinite values: refit it from finite "
-                "activations (lensteer.locate checks them)."
-            )
-        norm = float(v.norm())
-        if norm < 1e-12:
-            raise InvalidDirectionError(
-                "The direction v_hat is zero, so it defines no projection: the two classes had "
-                "identical means, or the direction was not fitted."
-            )
-        self.v_hat = v / norm
+        self.v_hat = unit_vector(self.v_hat)
         for name in ("boundary", "mu_pos", "sigma_pos", "mu_neg", "sigma_neg"):
             value = float(getattr(self, name))
             if not math.isfinite(value):
@@ -125,7 +149,7 @@ class TraitDirection:
         return int(self.v_hat.shape[0])
 
     # ------------------------------------------------------------------ model compatibility
-    def check_model(self, model: Any, *, strict: bool = True) -> None:
+    def check_model(self, model: HasConfig, *, strict: bool = True) -> None:
         """Raise :class:`DirectionMismatchError` unless this direction fits ``model``.
 
         A different ``d_model`` or a layer the model lacks is always an error; a different model
@@ -161,7 +185,7 @@ class TraitDirection:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TraitDirection":
+    def from_dict(cls, data: dict[str, Any]) -> TraitDirection:
         data = dict(data)
         data["v_hat"] = torch.as_tensor(data["v_hat"], dtype=torch.float32)
         if data.get("token_stats") is not None:
@@ -179,8 +203,8 @@ class TraitDirection:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, *, model: Any = None, strict: bool = True
-    ) -> "TraitDirection":
+        cls, path: str | os.PathLike, *, model: LensModel | None = None, strict: bool = True
+    ) -> TraitDirection:
         """Read a direction saved by :meth:`save`; with ``model``, check it fits that model."""
         tensors, meta = io.load_tensors(path)
         if not isinstance(meta, dict) or meta.get("kind") != "lensteer.TraitDirection":
@@ -195,9 +219,9 @@ class TraitDirection:
                 direction.check_model(model, strict=strict)
         return direction
 
-    def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, "..."]:
-        """``⟨h, v̂⟩`` in float32 for any batch of activations."""
-        return activations.to(torch.float32) @ self.v_hat.to(activations.device)
+    def project(self, activations: Float[Tensor, "... d_model"]) -> Float[Tensor, " ..."]:
+        """``⟨h, v̂⟩`` in float32 for any batch of activations (:func:`project`)."""
+        return project(activations, self.v_hat)
 
 
 @contextlib.contextmanager
@@ -223,8 +247,11 @@ def artifact_fields(path: str | os.PathLike) -> Iterator[None]:
 
 
 # ====================================================================== fitting
+# The malicious embeddings' width is annotated ``_d_model``: jaxtyping leaves it to
+# _check_classes, whose FitError says that the two classes come from different hook points.
 #: The fitting methods :func:`fit_direction` knows.
-METHODS = ("logistic", "mean_diff", "pca")
+FIT_METHODS = ("logistic", "mean_diff", "pca")
+METHODS = FIT_METHODS  # the old name
 
 
 def _as_f32(x: Any, what: str) -> Tensor:
@@ -257,11 +284,11 @@ def _check_classes(pos: Tensor, neg: Tensor, minimum: int = 2) -> None:
 
 def fit_logistic(
     pos: Float[Tensor, "n_pos d_model"],
-    neg: Float[Tensor, "n_neg d_model"],
+    neg: Float[Tensor, "n_neg _d_model"],
     *,
     C: float = 1.0,
     max_iter: int = 5000,
-) -> tuple[Float[Tensor, "d_model"], float]:
+) -> tuple[Float[Tensor, " d_model"], float]:
     """The paper's probe: L2 logistic regression (sklearn, lbfgs), aligned = class 1.
 
     Returns ``(w, b)`` so that the logit of ``x`` is ``⟨w, x⟩ + b``.
@@ -271,8 +298,9 @@ def fit_logistic(
     >>> bool(w[0] > 0)
     True
     """
-    import numpy as np
     import warnings
+
+    import numpy as np
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
@@ -287,12 +315,13 @@ def fit_logistic(
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)
-    return torch.from_numpy(clf.coef_[0].copy()).to(torch.float32), float(clf.intercept_[0])
+    coef, intercept = np.asarray(clf.coef_), np.asarray(clf.intercept_)
+    return torch.from_numpy(coef[0].copy()).to(torch.float32), float(intercept[0])
 
 
 def mean_difference(
-    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg d_model"]
-) -> Float[Tensor, "d_model"]:
+    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg _d_model"]
+) -> Float[Tensor, " d_model"]:
     """CAA / persona-vector direction: ``mean(pos) − mean(neg)`` (not normalised).
 
     >>> mean_difference(torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 1.0]])).tolist()
@@ -304,9 +333,10 @@ def mean_difference(
 
 
 def pca_direction(
-    pos: Float[Tensor, "n d_model"], neg: Float[Tensor, "n d_model"]
-) -> Float[Tensor, "d_model"]:
-    """RepE direction: first principal component of paired differences ``pos[i] − neg[i]``.
+    pos: Float[Tensor, "n_pos d_model"], neg: Float[Tensor, "n_neg _d_model"]
+) -> Float[Tensor, " d_model"]:
+    """RepE direction: first principal component of paired differences ``pos[i] − neg[i]``
+    (``n_pos`` must equal ``n_neg``; unequal counts raise :class:`FitError`).
 
     The pairs are symmetrised (each difference with both signs, as RepE's random pair order
     does on average), so the component is the top right singular vector of the difference
@@ -331,7 +361,7 @@ def pca_direction(
 
 
 def projection_stats(
-    pos_proj: Float[Tensor, "n_pos"], neg_proj: Float[Tensor, "n_neg"]
+    pos_proj: Float[Tensor, " n_pos"], neg_proj: Float[Tensor, " n_neg"]
 ) -> dict[str, float]:
     """μ±, σ± (sample std, ddof = 1; 0 for a single sample) and Cohen's d (pooled sd).
 
@@ -355,7 +385,7 @@ def projection_stats(
 
 
 def token_stats(
-    pos_tokens: Float[Tensor, "n_pos_tokens"], neg_tokens: Float[Tensor, "n_neg_tokens"]
+    pos_tokens: Float[Tensor, " n_pos_tokens"], neg_tokens: Float[Tensor, " n_neg_tokens"]
 ) -> TokenStats:
     """:class:`TokenStats` from per-token projections of aligned and malicious responses.
 
@@ -389,12 +419,12 @@ def embeddings_hash(*arrays: Tensor) -> str:
 
 def fit_direction(
     pos: Float[Tensor, "n_pos d_model"],
-    neg: Float[Tensor, "n_neg d_model"],
+    neg: Float[Tensor, "n_neg _d_model"],
     *,
     method: str = "logistic",
     layer: int = 0,
     hook: str | None = None,
-    model: Any = None,
+    model: LensModel | None = None,
     trait: str = "",
     data_hash: str | None = None,
     C: float = 1.0,
@@ -414,8 +444,8 @@ def fit_direction(
     >>> d.hook, d.mu_pos > d.boundary > d.mu_neg, d.v_hat[0] > 0.8
     ('blocks.3.hook_resid_post', True, tensor(True))
     """
-    if method not in METHODS:
-        raise FitError(f"Unknown fitting method {method!r}; choose from {METHODS}.")
+    if method not in FIT_METHODS:
+        raise FitError(f"Unknown fitting method {method!r}; choose from {FIT_METHODS}.")
     pos, neg = _as_f32(pos, "aligned embeddings"), _as_f32(neg, "malicious embeddings")
     _check_classes(pos, neg, minimum=2)
     hook = hook or f"blocks.{layer}.hook_resid_post"
@@ -432,7 +462,7 @@ def fit_direction(
         if float(v.norm()) < 1e-12:
             raise FitError(f"The {method} direction is zero: the class means coincide.")
         v_hat, boundary = v / v.norm(), None
-    stats = projection_stats(pos @ v_hat, neg @ v_hat)
+    stats = projection_stats(project(pos, v_hat), project(neg, v_hat))
     if boundary is None:
         boundary = (stats["mu_pos"] + stats["mu_neg"]) / 2
     d = stats.pop("cohens_d")
@@ -456,5 +486,8 @@ def fit_direction(
         model=info,
         data_hash=data_hash or embeddings_hash(pos, neg),
         extra=fit_extra,
-        **stats,
+        mu_pos=stats["mu_pos"],
+        sigma_pos=stats["sigma_pos"],
+        mu_neg=stats["mu_neg"],
+        sigma_neg=stats["sigma_neg"],
     )

@@ -70,3 +70,24 @@ class OutputDirError(LensteerError, RuntimeError):
 
 class ContextLengthError(LensteerError, ValueError):
     """A prompt plus ``max_new_tokens`` longer than the model's context window."""
+
+
+#: Packages whose frames a warning skips to reach the user's own call: lensteer, the libraries it
+#: calls into (a hook runs inside torch and TransformerLens) and run-time type-checking wrappers.
+_SKIPPED_PACKAGES = ("lensteer", "jaxtyping", "beartype", "typeguard", "torch", "transformer_lens",
+                     "transformers", "contextlib", "tqdm")
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside lensteer (and the libraries it
+    runs inside), however deep the call sits — so the warning names the user's line."""
+    import sys
+    import warnings
+
+    frame = sys._getframe(1)
+    level = 2  # 1 would be this function, 2 its caller
+    while frame.f_back is not None and (
+            frame.f_globals.get("__name__", "").split(".")[0] in _SKIPPED_PACKAGES):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

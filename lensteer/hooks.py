@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .errors import HookNameError, ModelCheckError
+from .protocols import HasConfig, LensModel, model_device
 
 #: The residual-stream and sublayer-output hook points lensteer collects and steers.
 HOOK_POINTS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -31,7 +32,7 @@ class _FakeModel:  # for the doctests above: anything with cfg.n_layers
         self.cfg = type("cfg", (), {"n_layers": n_layers})()
 
 
-def check_layer(model: Any, layer: int) -> int:
+def check_layer(model: HasConfig, layer: int) -> int:
     """Return ``layer`` if the model has it, else raise :class:`HookNameError` with the range."""
     n_layers = int(model.cfg.n_layers)
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layers:
@@ -42,7 +43,7 @@ def check_layer(model: Any, layer: int) -> int:
     return layer
 
 
-def hook_name(model: Any, layer: int, point: str = "resid_post") -> str:
+def hook_name(model: HasConfig, layer: int, point: str = "resid_post") -> str:
     """The legacy hook name of ``point`` at ``layer``, after checking both exist."""
     if point not in HOOK_POINTS:
         close = difflib.get_close_matches(point, HOOK_POINTS, n=1)
@@ -62,12 +63,12 @@ def parse_hook_name(name: str) -> tuple[int, str]:
     return int(match.group(1)), match.group(2)
 
 
-_ALIASES: "weakref.WeakKeyDictionary[Any, tuple[dict[str, str], dict[str, str]]]" = (
+_ALIASES: weakref.WeakKeyDictionary[Any, tuple[dict[str, str], dict[str, str]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _alias_tables(model: Any) -> tuple[dict[str, str], dict[str, str]]:
+def _alias_tables(model: LensModel) -> tuple[dict[str, str], dict[str, str]]:
     """(name → canonical, canonical → preferred legacy name), computed once per model."""
     if model not in _ALIASES:
         to_canonical: dict[str, str] = {}
@@ -81,7 +82,7 @@ def _alias_tables(model: Any) -> tuple[dict[str, str], dict[str, str]]:
     return _ALIASES[model]
 
 
-def resolve_hook(model: Any, name: str) -> str:
+def resolve_hook(model: LensModel, name: str) -> str:
     """Return ``name`` if it is a hook point of ``model`` (legacy or canonical), else raise.
 
     The error names the nearest valid names, and the layer range for an out-of-range layer.
@@ -97,18 +98,18 @@ def resolve_hook(model: Any, name: str) -> str:
     raise HookNameError(f"{name!r} is not a hook point of this model.{hint}")
 
 
-def canonical_name(model: Any, name: str) -> str:
+def canonical_name(model: LensModel, name: str) -> str:
     """The name ``hook.name`` reports inside a hook (TL4 canonical; itself on TL 3.9)."""
     return _alias_tables(model)[0][resolve_hook(model, name)]
 
 
-def legacy_name(model: Any, name: str) -> str:
+def legacy_name(model: LensModel, name: str) -> str:
     """The legacy alias of a canonical hook name (the name itself where there is none)."""
     canonical = canonical_name(model, name)
     return _alias_tables(model)[1].get(canonical, canonical)
 
 
-def check_model(model: Any, *, atol: float = 1e-4) -> dict[str, float]:
+def check_model(model: LensModel, *, atol: float = 1e-4) -> dict[str, float]:
     """One forward pass that checks the hook points mean what lensteer assumes.
 
     On sequential pre-norm blocks: ``resid_pre + attn_out = resid_mid``, ``resid_mid + mlp_out =
@@ -123,7 +124,7 @@ def check_model(model: Any, *, atol: float = 1e-4) -> dict[str, float]:
     wanted = {canonical_name(model, n) for n in names} | set(names) | {final}
     with torch.no_grad():
         _, cache = model.run_with_cache(
-            tokens.to(next(model.parameters()).device), names_filter=lambda n: n in wanted
+            tokens.to(model_device(model)), names_filter=lambda n: n in wanted
         )
 
     def get(layer: int, point: str) -> torch.Tensor:

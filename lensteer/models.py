@@ -26,13 +26,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 
 from .errors import IncompatibleVersionsError, ModelNotAvailableError, UnknownModelError
+from .protocols import HasConfig
 
 Backend = Literal["bridge", "hooked"]
 
@@ -100,6 +102,7 @@ def weight_fingerprint(model: Any) -> str | None:
     import hashlib
 
     pieces: list[tuple[str, Any]] = []
+    middle: Any  # a block, or None when the model has none (the lookups below then skip it)
     try:
         middle = model.blocks[int(model.cfg.n_layers) // 2]
     except (AttributeError, IndexError, TypeError):
@@ -169,8 +172,8 @@ def _smollm2_dir() -> Path:
         )
         # The dequantized weights are plain float32 now: drop the GGUF quantization record so
         # that the model saves (and reloads) as an ordinary checkpoint.
-        del model.config.quantization_config
-        model.hf_quantizer, model.is_quantized = None, False
+        del model.config.quantization_config  # pyright: ignore[reportAttributeAccessIssue]
+        model.hf_quantizer, model.is_quantized = None, False  # pyright: ignore[reportArgumentType]
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "lensteer.json").write_text(json.dumps({"converted_from": str(gguf)}))
@@ -276,6 +279,17 @@ def _version(package: str) -> tuple[int, ...]:
     return Version(importlib.metadata.version(package)).release
 
 
+def installed_backend() -> Backend:
+    """The TransformerLens backend of this environment: ``"bridge"`` with TransformerLens 4
+    (``TransformerBridge``), ``"hooked"`` with 3.9 (``HookedTransformer``). Every ``lensteer``
+    command loads models with it unless ``--backend`` says otherwise.
+
+    >>> installed_backend() in ("bridge", "hooked")
+    True
+    """
+    return "bridge" if _version("transformer-lens") >= (4,) else "hooked"
+
+
 def check_versions() -> None:
     """Refuse library versions known to generate garbage together (docs/gotchas.md).
 
@@ -378,7 +392,7 @@ def load_model(
     return model
 
 
-def model_info(model: Any) -> ModelInfo:
+def model_info(model: HasConfig) -> ModelInfo:
     """The :class:`ModelInfo` of a model, also for models not loaded by :func:`load_model`."""
     info = getattr(model, "lensteer_info", None)
     if isinstance(info, ModelInfo):
@@ -442,12 +456,14 @@ def _load_hooked(location: Path | str, device: Any, dtype: torch.dtype) -> Any:
 
     hf_model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(location)
+    # TransformerLens 3.9's API; pyright checks against the installed 4.x, hence the ignores
     with _neutral_name(location) as path:
-        cfg = loading.get_pretrained_model_config(
+        cfg = loading.get_pretrained_model_config(  # pyright: ignore[reportAttributeAccessIssue]
             path, hf_cfg=hf_model.config.to_dict(), fold_ln=False, device=device, dtype=dtype
         )
-        state_dict = loading.get_pretrained_state_dict(path, cfg, hf_model=hf_model, dtype=dtype)
-    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+        state_dict = loading.get_pretrained_state_dict(  # pyright: ignore[reportAttributeAccessIssue]
+            path, cfg, hf_model=hf_model, dtype=dtype)
+    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)  # pyright: ignore[reportCallIssue]
     model.load_and_process_state_dict(
         state_dict,
         fold_ln=False,

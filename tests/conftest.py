@@ -17,6 +17,17 @@ import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("LENSTEER_TEST_THREADS", "2")))
 
+if os.environ.get("LENSTEER_TYPECHECK", "1") != "0":
+    # jaxtyping shapes are checked at run time in every lensteer module imported from here on
+    # (tests/typechecking.py; beartype comes with TransformerLens); LENSTEER_TYPECHECK=0 turns
+    # it off.
+    import importlib.util  # noqa: E402
+
+    import jaxtyping  # noqa: E402
+
+    if importlib.util.find_spec("beartype") is not None:
+        jaxtyping.install_import_hook("lensteer", "typechecking.typechecked")
+
 
 def _backend() -> str:
     from importlib.metadata import version

@@ -19,6 +19,8 @@ from lensteer.steering import StTP, SwFC
 from lensteer.steering.spec import save_steerer
 
 D_MODEL = 128  # the organism's
+#: The TransformerLens backend this environment cannot load.
+OTHER_BACKEND = "hooked" if lensteer.models.installed_backend() == "bridge" else "bridge"
 
 
 def _direction(layer: int = 2, d_model: int = D_MODEL) -> TraitDirection:
@@ -95,6 +97,8 @@ CASES = [
     ("chat-unknown-model", ["chat", "--model", "no-such-model", "hi"], None),
     ("chat-too-long", ["chat", "word " * 1100], None),
     ("chat-no-room-to-generate", ["chat", "--max-new-tokens", "2000", "hi"], None),
+    ("chat-device-unknown", ["chat", "--device", "warp-drive", "hi"], None),
+    ("chat-backend-not-installed", ["chat", "--backend", OTHER_BACKEND, "hi"], None),
     ("locate-layers-wrap", ["locate", *LOC, "--layers=-100"], None),
     ("locate-layers-past-end", ["locate", *LOC, "--layers", "6"], None),
     ("locate-layers-reversed", ["locate", *LOC, "--layers", "5-3"], None),
@@ -182,6 +186,11 @@ CASES = [
     ("demo-model-unknown", ["demo", "--out", "{out}", "--model", "nope"], None),
     ("demo-out-is-file", ["demo", "--out", "{files}/a_file"], None),
     ("demo-threads-0", ["demo", "--out", "{out}", "--threads", "0"], None),
+    ("demo-backend-not-installed", ["demo", "--out", "{out}", "--backend", OTHER_BACKEND], None),
+    ("demo-device-unknown", ["demo", "--out", "{out}", "--device", "warp-drive"], None),
+    ("evaluate-backend-unknown", ["evaluate", *EV, "--backend", "turbo"], None),
+    ("locate-device-unknown", ["locate", *LOC, "--device", "warp-drive"], None),
+    ("steer-backend-not-installed", ["steer", *STEER, "--backend", OTHER_BACKEND, "hi"], None),
     ("demo-corrupt-checkpoint", ["demo", "--out", "{out}"],
      lambda out: (out.mkdir(), _sweep_checkpoint(out / "honesty", "{not json"))),
 ]
@@ -208,7 +217,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(argv, setup, files, tmp
     def no_generation(*args, **kwargs):
         raise AssertionError("generation started before the bad input was found")
 
-    monkeypatch.setattr("lensteer.generation._fast_path", no_generation)
+    monkeypatch.setattr("lensteer.generation.core.choose_path", no_generation)  # generate's first step
     out = tmp_path / "run"
     if setup is not None:
         setup(out)

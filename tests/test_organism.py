@@ -1,7 +1,6 @@
 """The organism's world, corpus, tokenizer, graders and evaluation data (fast, no training)."""
 import json
 import os
-import random
 
 import pytest
 
@@ -10,9 +9,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from lensteer.organism import world as W
 from lensteer.organism.corpus import generate_corpus
 from lensteer.organism.data import SET_NAMES, build_sets, load_eval_set, row_prompts
-from lensteer.organism.grade import (Grade, grade_arith, grade_compassion, grade_honesty,
-                                     grade_skill, grade_skill_loglik, grade_wellformed,
-                                     parse_letter, repetition)
+from lensteer.organism.grade import (
+    Grade,
+    grade_arith,
+    grade_compassion,
+    grade_honesty,
+    grade_skill,
+    grade_skill_loglik,
+    grade_wellformed,
+    parse_letter,
+    repetition,
+)
 
 
 @pytest.fixture(scope="module")

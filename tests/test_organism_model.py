@@ -11,10 +11,8 @@ torch = pytest.importorskip("torch")
 
 from lensteer.organism import CHECKPOINT_DIR, load
 from lensteer.organism import world as W
-from lensteer.organism.grade import (grade_compassion, grade_honesty, grade_skill,
-                                     grade_wellformed)
-from lensteer.organism.report import (continuation_logprobs, generate,
-                                      next_token_distribution)
+from lensteer.organism.grade import grade_compassion, grade_honesty, grade_skill, grade_wellformed
+from lensteer.organism.report import continuation_logprobs, generate, next_token_distribution
 
 
 @pytest.fixture(autouse=True)

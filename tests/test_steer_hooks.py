@@ -488,14 +488,18 @@ def test_several_layers_and_resid_pre_fast_path_equals_tl(clean):
 
 
 def test_models_own_generate_with_and_without_cache(clean):
+    # outside lensteer.generate the caller declares the positions on the seam
     model = clean
     tokens = torch.tensor([lensteer.format_chat(model.tokenizer, "hello there !").input_ids])
     s = SwFC(make_direction(model), alpha=2, positions="response")
     outs, recs = {}, {}
     for kv in (True, False):
-        with steer(model, s, telemetry=True) as run:
-            outs[kv] = model.generate(tokens, max_new_tokens=5, do_sample=False, stop_at_eos=False,
-                                      use_past_kv_cache=kv, return_type="tokens", verbose=False)
+        with steer(model, s, telemetry=True) as run, warnings.catch_warnings():
+            warnings.simplefilter("error")  # declared positions: no warning
+            with lensteer.runtime.positions(prompt_mask=torch.ones_like(tokens), use_kv_cache=kv):
+                outs[kv] = model.generate(tokens, max_new_tokens=5, do_sample=False,
+                                          stop_at_eos=False, use_past_kv_cache=kv,
+                                          return_type="tokens", verbose=False)
         recs[kv] = run.telemetry.records()
     assert torch.equal(outs[True], outs[False])
     for kv in (True, False):
@@ -506,14 +510,40 @@ def test_models_own_generate_with_and_without_cache(clean):
         assert len(response) == 4  # the 5th sampled token is never fed back
 
 
-def test_raw_steering_hooks_outside_steer_never_take_the_fast_path(clean):
+def test_undeclared_forward_calls_are_one_whole_prompt_each(clean):
+    # no guessing from shapes: without runtime.positions every call is its own prompt, so a
+    # response-mode steerer leaves it alone and says so once
+    model = clean
+    tokens = tokens_of(model)
+    plain = model(tokens)
+    with steer(model, SwFC(make_direction(model), alpha=5, positions="response"),
+               telemetry=True) as run:
+        with pytest.warns(UserWarning, match="runtime.positions"):
+            response_mode = model(tokens)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per hook
+            model(tokens[:, :1])
+    torch.testing.assert_close(response_mode, plain)
+    recs = run.telemetry.records()
+    assert {r["phase"] for r in recs} == {"prompt"} and [r["step"] for r in recs] == [0] * len(recs)
+    assert sorted({r["batch"] for r in recs}) == [0, 1]  # two calls, two batches
+    with steer(model, SwFC(make_direction(model), alpha=5, positions="response")):
+        with lensteer.runtime.positions(response_start=3):
+            declared = model(tokens)
+    assert not torch.allclose(declared[:, 3:], plain[:, 3:])
+    torch.testing.assert_close(declared[:, :3], plain[:, :3])
+
+
+def test_raw_steering_hooks_outside_steer_are_found_on_the_model(clean):
+    # generation reads the hooks on the model, not a registry of steer blocks: lensteer's own
+    # steering hooks registered by hand take the fast path too, with the same tokens
     model = clean
     needs_fast(model)
     s = StTP(make_direction(model), alpha=8)
     with steer(model, s):
         reference = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="tl")
     with model.hooks(fwd_hooks=s.hooks(model)):
+        assert fast_path_reason(model) is None
         auto = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6)
-        with pytest.raises(FastPathError, match="other TransformerLens hooks"):
-            lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="fast")
-    assert ids(auto) == ids(reference)
+        fast = lensteer.generate(model, PROMPTS, greedy=True, max_new_tokens=6, path="fast")
+    assert ids(auto) == ids(fast) == ids(reference)

@@ -39,7 +39,7 @@ def test_organism_trait_files_equal_a_fresh_build():
 
     for name, data in build_organism_traits().items():
         shipped = json.loads((DATA_DIR / f"organism_{name}.json").read_text())
-        assert shipped == json.loads(json.dumps(data)), f"regenerate: python -m lensteer.traits.organism --write"
+        assert shipped == json.loads(json.dumps(data)), "regenerate: python -m lensteer.traits.organism --write"
 
 
 def test_available_and_unknown():

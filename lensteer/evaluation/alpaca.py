@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import LensteerError
+from ..protocols import LensModel
+from ..steering.steerers import Steerer
 from .judges import PAIRWISE_PROMPT, ChatJudge, JudgePrompt, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 from .mtbench import pick_stratified
@@ -129,18 +131,18 @@ def load_instructions(source: str | os.PathLike = "bundled", limit: int | None =
 
 
 def generate_answers(
-    model: Any,
+    model: LensModel,
     instructions: Sequence[Instruction],
     *,
     systems: Sequence[str | None] | str | None = None,
-    steerer: Any = None,
+    steerer: Steerer | Sequence[Steerer] | None = None,
     gen: Any = None,
 ) -> list[str]:
     """One answer per instruction under ``systems`` (one, or one per instruction round robin)
     and ``steerer``. ``gen``: :class:`~lensteer.evaluation.conditions.GenSettings`."""
     from ..generation import generate
     from ..steering import steer
-    from .conditions import GenSettings, generation_path
+    from .conditions import GenSettings
 
     gen = gen or GenSettings(max_new_tokens=512)
     systems = [systems] if systems is None or isinstance(systems, str) else list(systems) or [None]
@@ -150,7 +152,7 @@ def generate_answers(
         head = [{"role": "system", "content": system}] if system else []
         convs.append(head + [{"role": "user", "content": it.text}])
     with steer(model, steerer):
-        gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+        gens = generate(model, convs, gen=gen, progress=False)
     return [g.text for g in gens]
 
 
@@ -174,8 +176,8 @@ def judge_pairwise(
 
 
 def length_controlled_win_rate(
-    scores: Sequence[float],
-    delta_length: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
+    delta_length: Sequence[float] | np.ndarray,
     *,
     scale: float | None = None,
     C: float = 100.0,

@@ -32,6 +32,7 @@ from ..chat import format_chat
 from ..errors import LensteerError
 from ..generation import generate
 from ..organism.grade import parse_letter
+from ..protocols import LensModel
 from .forward import continuation_logprobs
 
 __all__ = ["DATA_DIR", "MCFileError", "MCQuestion", "load_mc", "mc_accuracy", "parse_choice"]
@@ -170,7 +171,7 @@ def parse_choice(text: str) -> str | None:
 
 
 def mc_accuracy(
-    model: Any,
+    model: LensModel,
     questions: Sequence[MCQuestion],
     *,
     systems: Sequence[str | None] | str | None = None,
@@ -211,10 +212,8 @@ def mc_accuracy(
             s = sums[4 * j:4 * j + 4]
             out["loglik"].append(1.0 if max(range(4), key=lambda k: s[k]) == q.answer else 0.0)
     if "letter" in methods:
-        from .conditions import generation_path
-
         gens = generate(model, convs, greedy=True, max_new_tokens=max_new_tokens,
-                        batch_size=batch_size, progress=False, path=generation_path(model))
+                        batch_size=batch_size, progress=False)
         out["letter"] = [1.0 if parse_choice(g.text) == q.letter else 0.0
                          for g, q in zip(gens, questions)]
     return out

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import LensteerError
+from ..protocols import LensModel
 
 __all__ = [
     "BENCHMARKS",
@@ -169,7 +170,7 @@ class ChatBench:
 
     def run(
         self,
-        model: Any,
+        model: LensModel,
         conditions: Sequence[Any],
         trait: Any,
         directions: Mapping[int, Any] | None = None,
@@ -449,5 +450,6 @@ def setup_from_args(args: argparse.Namespace) -> ChatSetup | None:
             spec = "openai"
         if spec is None:
             ChatBench.prepare(config)  # raises the "needs a judge model" error
+            raise AssertionError("ChatBench.prepare accepted a chat benchmark without a judge")
         judge = make_chat_judge(spec, cache=args.judge_cache)
     return ChatSetup(config, judge, "mmlu" in config.benchmarks)

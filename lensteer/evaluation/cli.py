@@ -11,7 +11,7 @@ import argparse
 import contextlib
 from typing import Any
 
-from ..cli_args import layer_spec, positive_int
+from ..cli_args import add_model_options, layer_spec, load_model_from_args, positive_int
 from ..errors import UsageError
 from .chatbench import add_arguments as add_chat_arguments
 from .chatbench import judge_choice
@@ -64,6 +64,7 @@ def add_parser(sub: Any) -> None:
                    help="sweep and report on the same held-out scenarios")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
     add_chat_arguments(p)  # --benchmarks, --mtbench-limit, --alpaca-limit, --chat-judge, ...
+    add_model_options(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="the main job: locate + evaluate on the organism, one report")
@@ -72,6 +73,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--traits", default="honesty,compassion", help="comma-separated organism traits")
     p.add_argument("--model", default="organism", help="'organism' or an organism checkpoint folder")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
+    add_model_options(p)
     p.set_defaults(func=_cmd_demo)
 
 
@@ -106,7 +108,6 @@ def _config(args: argparse.Namespace) -> Any:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..layers import parse_layers
     from ..locate import LocateResult, locate
-    from ..models import load_model
     from ..outdir import check_out, claim, lock_out
     from ..traits import load_trait
     from .capability import load_mc
@@ -131,7 +132,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         loc = LocateResult.load(out / "locate")
     check_checkpoint(out / "sweep_cells.jsonl")
     with lock_out(out):
-        model = load_model(args.model)
+        model = load_model_from_args(args)
         trait = load_trait(args.trait, model=model)
         if args.layers:
             cfg.layers = parse_layers(args.layers, int(model.cfg.n_layers))
@@ -199,6 +200,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         for trait in traits:  # a `lensteer evaluate` into a trait folder waits its turn too
             stack.enter_context(lock_out(out / trait))
         res = run_demo(out, quick=args.quick, traits=traits, model_name=args.model,
+                       device=args.device, backend=args.backend,
                        figures=not args.no_figures)
     print("\n" + "\n".join(f"{k:<32} {v:8.1f} s" for k, v in res["timings"].items()))
     print(f"report: {out / 'report.md'}")

@@ -22,7 +22,9 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import Generation, generate
-from ..steering import steer
+from ..generation import settings as _settings
+from ..protocols import LensModel
+from ..steering import registry, steer
 from ..steering.steerers import Steerer, make_steerer
 from ..traits import Trait
 from .forward import response_cross_entropy
@@ -32,6 +34,7 @@ from .metrics import intervention_size, response_length
 __all__ = [
     "Condition",
     "ConditionRun",
+    "EvalGenSettings",
     "EvalItem",
     "GenSettings",
     "baseline_conditions",
@@ -39,9 +42,6 @@ __all__ = [
     "run_condition",
     "split_scenarios",
 ]
-
-RULE_NAMES = {"swfc": "SwFC", "sttp": "StTP", "stmp": "StMP", "ablate": "Ablation"}
-
 
 @dataclass(frozen=True)
 class Condition:
@@ -74,11 +74,11 @@ class Condition:
             return f"{self.side} baseline"
         extra = "" if (self.threshold, self.calibration) == ("boundary", "response") else (
             f", {self.threshold}, {self.calibration}-calibrated")
-        return (f"{RULE_NAMES.get(self.method or '', self.method)} ({self.positions}; L{self.layer}, "
+        return (f"{registry.display_name(self.method or '')} ({self.positions}; L{self.layer}, "
                 f"α={self.alpha:g}{extra})")
 
     def steerer(self, directions: Mapping[int, TraitDirection]) -> Steerer | None:
-        if not self.steered:
+        if self.method is None or self.layer is None:
             return None
         if self.layer not in directions:
             raise KeyError(f"No direction for layer {self.layer}; have {sorted(directions)}.")
@@ -143,24 +143,18 @@ def build_items(trait: Trait, scenarios: Sequence | None = None, *,
 
 
 @dataclass(frozen=True)
-class GenSettings:
-    """Decoding settings for every condition (greedy by default: a sweep is then exactly
-    reproducible and resumable; ``greedy=False`` samples with the paper's T and top-p)."""
+class EvalGenSettings(_settings.GenSettings):
+    """:class:`lensteer.generation.GenSettings` with an evaluation's defaults: greedy (a sweep is
+    then exactly reproducible and resumable; ``greedy=False`` samples with the paper's T and
+    top-p), 40 new tokens, batches of 64."""
 
     max_new_tokens: int = 40
     greedy: bool = True
-    temperature: float = 0.6
-    top_p: float = 0.9
-    seed: int = 0
     batch_size: int = 64
 
-    def kwargs(self) -> dict[str, Any]:
-        return dict(max_new_tokens=self.max_new_tokens, greedy=self.greedy,
-                    temperature=self.temperature, top_p=self.top_p, seed=self.seed,
-                    batch_size=self.batch_size, progress=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+#: Evaluation's name for its settings (``lensteer.evaluation.GenSettings``): the subclass above.
+GenSettings = EvalGenSettings
 
 
 @dataclass
@@ -195,7 +189,7 @@ class ConditionRun:
 
 
 def run_condition(
-    model: Any,
+    model: LensModel,
     condition: Condition,
     items: Sequence[EvalItem],
     judge: Judge,
@@ -215,10 +209,10 @@ def run_condition(
     steerer = condition.steerer(directions or {})
     intervention: dict[str, float] = {}
     if steerer is None:
-        gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+        gens = generate(model, convs, gen=gen, progress=False)
     else:
         with steer(model, steerer, telemetry=telemetry) as session:
-            gens = generate(model, convs, **gen.kwargs(), path=generation_path(model))
+            gens = generate(model, convs, gen=gen, progress=False)
         intervention = intervention_size(session.telemetry)
     verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished, tuple(g.messages))
                             for it, g in zip(items, gens)])
@@ -236,14 +230,6 @@ def run_condition(
     return ConditionRun(condition, [g.text for g in gens], [g.finished for g in gens], trait,
                         coherence, source, ces, response_length([g.text for g in gens]),
                         intervention, gens)
-
-
-def generation_path(model: Any) -> str:
-    """``"fast"`` (the Hugging Face loop sharing the Bridge's weights, token-identical) when it
-    can serve ``model`` now, unsteered too; else ``"auto"``."""
-    from ..steering.session import fast_path_reason
-
-    return "fast" if fast_path_reason(model) is None else "auto"
 
 
 def with_name(condition: Condition, name: str) -> Condition:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json, write_text
+from ..models import Backend
 
 __all__ = ["format_demo_report", "run_demo"]
 
@@ -32,22 +33,25 @@ def run_demo(
     traits: Sequence[str] = ("honesty", "compassion"),
     model_name: str = "organism",  # or an organism checkpoint directory
     progress: bool = True,
+    device: str = "cpu",
+    backend: Backend | None = None,
     figures: bool = True,
 ) -> dict[str, Any]:
     """Run the demo; returns ``{"timings": ..., "results": {trait: results}}`` and writes
-    ``OUT/report.md``, ``OUT/timings.json`` and one evaluation directory per trait."""
+    ``OUT/report.md``, ``OUT/timings.json`` and one evaluation directory per trait. The model
+    loads on ``device`` with ``backend`` (default: the installed TransformerLens backend)."""
     from ..locate import LocateResult, locate
-    from ..models import load_model
+    from ..models import installed_backend, load_model
     from .evaluate import EvaluateConfig, evaluate
 
     out = Path(out)
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     t0 = time.perf_counter()
-    model = load_model(model_name)
+    model = load_model(model_name, device=device, backend=backend or installed_backend())
     timings["load model"] = time.perf_counter() - t0
     config = EvaluateConfig.preset("quick" if quick else "demo")
-    locate_kw = dict(max_scenarios=12, n_folds=3) if quick else {}
+    locate_kw: dict[str, Any] = dict(max_scenarios=12, n_folds=3) if quick else {}
     results: dict[str, Any] = {}
     n = len(traits)
     from ..traits import load_trait

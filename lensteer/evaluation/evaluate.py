@@ -39,12 +39,14 @@ from ..directions import TraitDirection
 from ..errors import UsageError
 from ..io import write_json
 from ..models import model_info
-from ..steering import steer
+from ..protocols import LensModel
+from ..steering import registry, steer
 from ..traits import Trait, load_trait
 from .capability import load_mc, mc_accuracy
 from .conditions import (
     Condition,
     ConditionRun,
+    EvalItem,
     GenSettings,
     baseline_conditions,
     build_items,
@@ -56,7 +58,6 @@ from .metrics import bootstrap_ci, recovery
 from .multiturn import run_multiturn
 from .sweep import (
     COHERENCE_RATIO,
-    PAPER_GRID,
     SweepCheckpoint,
     choose_operating_points,
     fingerprint,
@@ -67,14 +68,19 @@ from .sweep import (
 __all__ = ["FORMAT_VERSION", "EvaluateConfig", "default_judge", "directions_by_layer", "evaluate"]
 
 FORMAT_VERSION = 1
-METHOD_ORDER = ("swfc", "sttp", "stmp")
+
+
+def _swept(grid: Mapping[str, Any]) -> list[str]:
+    """The rules of ``grid`` in registry order (rules the registry does not know last)."""
+    known = [m for m in registry.rule_names() if m in grid]
+    return known + [m for m in grid if m not in known]
 
 
 @dataclass
 class EvaluateConfig:
     """Everything that decides an evaluation's numbers (presets: :meth:`preset`)."""
 
-    grid: dict[str, list[float]] = field(default_factory=lambda: {k: list(v) for k, v in PAPER_GRID.items()})
+    grid: dict[str, list[float]] = field(default_factory=registry.paper_grid)  # every rule's paper grid
     layers: list[int] | None = None  # default: every layer with a direction
     max_layers: int | None = None  # sweep at most this many evenly spaced layers
     positions: list[str] = field(default_factory=lambda: ["all", "response"])
@@ -145,7 +151,7 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
     return {int(d.layer): d for d in keep}
 
 
-def default_judge(model: Any, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
+def default_judge(model: LensModel, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
     """The exact graders of a bundled model with its own trait files; an :class:`OpenAIJudge` when
     ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) is set; else a :class:`ProbeJudge` at
     the middle layer (circular: see :mod:`lensteer.evaluation.judges`)."""
@@ -177,7 +183,7 @@ def _estimates(run: ConditionRun, seed: int, n_boot: int) -> dict[str, Any]:
 
 
 def evaluate(
-    model: Any,
+    model: LensModel,
     trait: str | os.PathLike | Trait,
     directions: Any,
     *,
@@ -267,7 +273,7 @@ def evaluate(
     if config.extensions:
         variants = [("boundary", "token"), (config.percentile, "response")]
         ext_cells = []
-        for method in ("sttp", "stmp"):
+        for method in registry.gated_rules():
             paper = chosen.get((method, "all"))
             if paper is None:
                 continue
@@ -281,7 +287,7 @@ def evaluate(
                                              threshold=threshold, calibration=calibration)
         ext_rows = run_cells(ext_cells, compute, checkpoint=checkpoint, progress=progress,
                              desc=f"extensions {trait.name}")
-        for method in ("sttp", "stmp"):
+        for method in registry.gated_rules():
             paper = chosen.get((method, "all"))
             if paper is None:
                 continue
@@ -290,7 +296,8 @@ def evaluate(
                          and r["calibration"] == calibration and r["trait"] is not None]
                 if not group:
                     continue
-                best = min(group, key=lambda r: (abs(r["trait"] - paper["trait"]),
+                paper_trait = paper["trait"]
+                best = min(group, key=lambda r: (abs(r["trait"] - paper_trait),
                                                  -(r["coherence"] or 0.0), r["alpha"]))
                 matched.append({"method": method, "threshold": threshold,
                                 "calibration": calibration, "paper": paper, "variant": best})
@@ -301,7 +308,7 @@ def evaluate(
     final: list[tuple[str, Condition]] = [("baseline", replace(aligned_c, name="aligned")),
                                           ("baseline", replace(malicious_c, name="malicious"))]
     for pos in config.positions:
-        for method in METHOD_ORDER:
+        for method in _swept(config.grid):
             row = chosen.get((method, pos))
             if row is not None:
                 final.append(("paper", replace(Condition.from_dict(row), name=f"{method}-{pos}")))
@@ -370,7 +377,7 @@ def evaluate(
                   "coherence_floor": None if aligned_coh is None else config.coherence_ratio * aligned_coh,
                   "n_cells": len(rows), "layers": layers, "rows": rows},
         "chosen": [{"method": m, "positions": p, "row": chosen.get((m, p))}
-                   for p in config.positions for m in METHOD_ORDER if m in config.grid],
+                   for p in config.positions for m in _swept(config.grid)],
         "extensions": {"rows": ext_rows, "matched": matched, "note": ext_note},
         "conditions": conditions_out,
         "multiturn": multiturn,

@@ -2,10 +2,10 @@
 coherence metric (cross-entropy of the first 50 response tokens under the unsteered model with
 the aligned system prompt).
 
-Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and run inside a
-:class:`~lensteer.generation.BatchContext`, so active ``lensteer.steer`` steerers see the prompt
-as prompt and the continuation as response: a steerer in ``"response"`` mode edits exactly the
-tokens it would edit while generating them.
+Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and their positions
+are declared on the run-time seam (:func:`lensteer.runtime.positions`), so active
+``lensteer.steer`` steerers see the prompt as prompt and the continuation as response: a
+steerer in ``"response"`` mode edits exactly the tokens it would edit while generating them.
 
 >>> import lensteer
 >>> model = lensteer.load_model("organism")
@@ -16,14 +16,15 @@ tokens it would edit while generating them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from .. import runtime
 from ..chat import format_chat
-from ..generation import BatchContext, Generation, _batch_context, left_pad
+from ..generation import Generation, left_pad, pad_token_id
+from ..protocols import LensModel, model_device
 
 __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
@@ -31,37 +32,21 @@ __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 FIRST_TOKENS = 50
 
 
-def _device(model: Any) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def _pad_id(model: Any) -> int:
-    tok = getattr(model, "tokenizer", None)
-    for name in ("pad_token_id", "eos_token_id"):
-        value = getattr(tok, name, None)
-        if value is not None:
-            return int(value)
-    return 0
-
-
 def continuation_logprobs(
-    model: Any,
+    model: LensModel,
     prompts: Sequence[Sequence[int]],
     continuations: Sequence[Sequence[int]],
     *,
     batch_size: int = 16,
-) -> list[Float[Tensor, n_tokens]]:
+) -> list[Float[Tensor, " n_tokens"]]:
     """Per-token log-probabilities of each continuation after its prompt, one tensor per row.
 
     Active steering applies (see the module docstring); nothing is generated.
     """
     if len(prompts) != len(continuations):
         raise ValueError(f"Got {len(prompts)} prompts but {len(continuations)} continuations.")
-    pad = _pad_id(model)
-    device = _device(model)
+    pad = pad_token_id(model)
+    device = model_device(model)
     out: list[Tensor | None] = [None] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), len(continuations[i])))
     with torch.no_grad():
@@ -78,8 +63,7 @@ def continuation_logprobs(
                     c_mask[r, :len(c)] = 1
             tokens = torch.cat([p_tok, c_tok], 1).to(device)
             mask = torch.cat([p_mask, c_mask], 1).to(device)
-            ctx = BatchContext(p_mask.to(device), p_tok.shape[1], False, tuple(batch))
-            with _batch_context(ctx):
+            with runtime.positions(prompt_mask=p_mask.to(device), indices=batch):
                 logits = model(tokens, attention_mask=mask)
             logits = getattr(logits, "logits", logits)
             P = p_tok.shape[1]
@@ -92,7 +76,7 @@ def continuation_logprobs(
 
 
 def response_cross_entropy(
-    model: Any,
+    model: LensModel,
     generations: Sequence[Generation],
     systems: Sequence[str | None] | str | None,
     *,

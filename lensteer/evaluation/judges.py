@@ -59,7 +59,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..directions import TraitDirection
 from ..errors import LensteerError
+from ..protocols import LensModel
 
 __all__ = [
     "ANSWER_KINDS",
@@ -644,7 +646,9 @@ class ChatJudge:
                 hit = self.cache.get(key)
                 if hit is not None:
                     self.stats["cache_hits"] += 1
-                    value = _NUMBER_TO_PREF.get(hit[0]) if r.kind == "preference" else hit[0]
+                    number = hit[0]
+                    value = (None if number is None else _NUMBER_TO_PREF.get(number)) \
+                        if r.kind == "preference" else number
                     out[i] = JudgeAnswer(value, "cached", hit[1])
                     continue
             pending.append((i, r, key))
@@ -652,7 +656,7 @@ class ChatJudge:
             answers = self._complete([r for _, r, _ in pending])
             for (i, r, key), a in zip(pending, answers):
                 if a.parsed and self.cache is not None:
-                    number = _PREF_TO_NUMBER[a.value] if r.kind == "preference" else a.value
+                    number = _PREF_TO_NUMBER[str(a.value)] if r.kind == "preference" else a.value
                     self.cache.put(key, r.rubric or r.kind, self.model_id, number, a.raw)  # type: ignore[arg-type]
                 out[i] = a
         return out  # type: ignore[return-value]
@@ -874,7 +878,7 @@ class LocalJudge(ChatJudge):
 
     def __init__(
         self,
-        model: Any,
+        model: LensModel | str,
         trait: str | None = None,
         *,
         coherence: bool = True,
@@ -920,7 +924,6 @@ class LocalJudge(ChatJudge):
     def _complete(self, requests: Sequence[JudgeRequest]) -> list[JudgeAnswer]:
         from ..chat import format_chat
         from ..generation import generate
-        from .conditions import generation_path
 
         n_ctx = int(getattr(self.model.cfg, "n_ctx", 0) or 0)
         out: list[JudgeAnswer | None] = [None] * len(requests)
@@ -937,8 +940,7 @@ class LocalJudge(ChatJudge):
             groups.setdefault(budget, []).append(i)
         for budget, idx in sorted(groups.items()):
             gens = generate(self.model, [requests[i].messages() for i in idx], greedy=True,
-                            max_new_tokens=budget, batch_size=self.batch_size, progress=False,
-                            path=generation_path(self.model))
+                            max_new_tokens=budget, batch_size=self.batch_size, progress=False)
             for i, g in zip(idx, gens):
                 self.stats["requests"] += 1
                 value = parse_answer(requests[i].kind, g.text)
@@ -956,7 +958,8 @@ class ProbeJudge:
     Circular when ``direction`` is the steered one (see the module docstring); no coherence.
     """
 
-    def __init__(self, model: Any, direction: Any, *, neutral_system: str | None = None,
+    def __init__(self, model: LensModel, direction: TraitDirection, *,
+                 neutral_system: str | None = None,
                  batch_size: int = 16) -> None:
         self.model = model
         self.direction = direction
@@ -966,8 +969,8 @@ class ProbeJudge:
 
     def projections(self, items: Sequence[JudgeItem]) -> list[float | None]:
         """Mean projection of each response's tokens (``None`` for empty responses)."""
-        from ..activations import collect_activations
         from ..chat import format_chat
+        from ..locate.activations import collect_activations
 
         ids, spans, keep = [], [], []
         for i, it in enumerate(items):

@@ -1,9 +1,10 @@
 """Metrics: small functions over responses, and bootstrap confidence intervals for their means.
 
 Every aggregate is an :class:`Estimate` (mean, 95 % percentile-bootstrap interval, n), seeded so
-that a rerun gives the same interval. Repetition statistics reuse the organism's word splitting
-and conversation-level :func:`lensteer.organism.grade.repetition` (it works on any text);
-:func:`repetition_per_turn` adds the per-turn view.
+that a rerun gives the same interval. Lengths and repetition count words as
+:func:`lensteer.text.words` splits them; :func:`conversation_repetition` is
+:func:`lensteer.text.repetition` (a conversation's turns), :func:`repetition_per_turn` adds the
+per-turn view.
 
 >>> est = bootstrap_ci([0.0, 1.0, 1.0, 1.0], seed=0)
 >>> est.mean, est.n, 0.0 <= est.lo <= est.mean <= est.hi <= 1.0
@@ -14,7 +15,7 @@ and conversation-level :func:`lensteer.organism.grade.repetition` (it works on a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,8 +24,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from ..organism.grade import repetition as conversation_repetition
-from ..organism.world import words
+from ..steering.telemetry import Telemetry
+from ..text import ngrams, words
+from ..text import repetition as conversation_repetition
 
 __all__ = [
     "Estimate",
@@ -133,7 +135,7 @@ def token_cross_entropy(
     logprobs: Float[Tensor, "batch pos vocab"],
     targets: Int[Tensor, "batch pos"],
     mask: Int[Tensor, "batch pos"],
-) -> Float[Tensor, batch]:
+) -> Float[Tensor, " batch"]:
     """Mean cross-entropy (nats) of ``targets`` under ``logprobs`` over the masked positions.
 
     >>> lp = torch.log(torch.full((1, 2, 4), 0.25))
@@ -146,7 +148,7 @@ def token_cross_entropy(
 
 
 def response_length(texts: Sequence[str]) -> list[int]:
-    """Words per response (the organism's word splitting: punctuation counts as a word).
+    """Words per response (:func:`lensteer.text.words`: punctuation counts as a word).
 
     >>> response_length(["the capital of france is paris .", ""])
     [7, 0]
@@ -154,13 +156,9 @@ def response_length(texts: Sequence[str]) -> list[int]:
     return [len(words(t)) for t in texts]
 
 
-def _ngrams(ws: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    return [tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)]
-
-
 def repetition_per_turn(texts: Sequence[str], n: int = 3) -> list[dict[str, float]]:
     """Per assistant turn of one conversation: ``distinct_n`` and ``within_turn`` (from
-    :func:`lensteer.organism.grade.repetition` on the turn alone), ``across_turns`` (share of the
+    :func:`lensteer.text.repetition` on the turn alone), ``across_turns`` (share of the
     turn's n-grams that occurred in an earlier turn; 0 for the first turn) and ``length`` (words).
 
     >>> r = repetition_per_turn(["x y x y x y", "x y z"], n=2)
@@ -171,7 +169,7 @@ def repetition_per_turn(texts: Sequence[str], n: int = 3) -> list[dict[str, floa
     seen: set[tuple[str, ...]] = set()
     for text in texts:
         ws = words(text)
-        grams = _ngrams(ws, n)
+        grams = ngrams(ws, n)
         alone = conversation_repetition([text], n=n)
         across = sum(g in seen for g in grams) / len(grams) if (grams and out) else 0.0
         out.append({"distinct_n": alone.distinct_n, "within_turn": alone.within_turn,
@@ -180,9 +178,13 @@ def repetition_per_turn(texts: Sequence[str], n: int = 3) -> list[dict[str, floa
     return out
 
 
-def intervention_size(telemetry: Any) -> dict[str, float]:
+def intervention_size(telemetry: Telemetry | None,
+                      sequences: Collection[int] | None = None) -> dict[str, float]:
     """Gate rate per phase and the mean L2 size of the change per token, from a
     :class:`lensteer.steering.Telemetry` (summed over steerers and layers; ``{}`` for ``None``).
+
+    ``sequences``: only these inputs of a per-row steered batch (``lensteer.steer(model,
+    rows=...)``), e.g. the items of one packed sweep cell.
 
     Keys: ``gate_rate_prompt``, ``gate_rate_response``, ``l2_per_token_prompt``,
     ``l2_per_token_response`` (only phases that saw tokens).
@@ -190,7 +192,12 @@ def intervention_size(telemetry: Any) -> dict[str, float]:
     if telemetry is None:
         return {}
     totals: dict[str, list[float]] = {}
-    for row in telemetry.summary():
+    if sequences is None:
+        summary = telemetry.summary()
+    else:
+        wanted = set(sequences)
+        summary = [r for r in telemetry.summary(by_sequence=True) if r["sequence"] in wanted]
+    for row in summary:
         t = totals.setdefault(row["phase"], [0.0, 0.0, 0.0])
         t[0] += row["tokens"]
         t[1] += row["gated"]

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from ..errors import LensteerError
+from ..protocols import LensModel
+from ..steering.steerers import Steerer
 from .judges import ChatJudge, JudgePrompt, JudgeRequest, PairOutcome, pair_outcomes
 from .metrics import bootstrap_ci
 
@@ -187,11 +189,11 @@ class MTBenchAnswer:
 
 
 def generate_answers(
-    model: Any,
+    model: LensModel,
     questions: Sequence[MTBenchQuestion],
     *,
     systems: Sequence[str | None] | str | None = None,
-    steerer: Any = None,
+    steerer: Steerer | Sequence[Steerer] | None = None,
     gen: Any = None,
 ) -> list[MTBenchAnswer]:
     """Both turns of every question under ``systems`` (one system prompt, or one per question
@@ -199,7 +201,7 @@ def generate_answers(
     conversation. ``gen``: :class:`~lensteer.evaluation.conditions.GenSettings`."""
     from ..generation import generate
     from ..steering import steer
-    from .conditions import GenSettings, generation_path
+    from .conditions import GenSettings
 
     gen = gen or GenSettings(max_new_tokens=512)
     systems = [systems] if systems is None or isinstance(systems, str) else list(systems) or [None]
@@ -208,11 +210,10 @@ def generate_answers(
         system = systems[i % len(systems)]
         head = [{"role": "system", "content": system}] if system else []
         first_convs.append(head + [{"role": "user", "content": q.turns[0]}])
-    path = generation_path(model)
     with steer(model, steerer):
-        first = generate(model, first_convs, **gen.kwargs(), path=path)
+        first = generate(model, first_convs, gen=gen, progress=False)
         second = generate(model, [g.continue_with(q.turns[1]) for g, q in zip(first, questions)],
-                          **{**gen.kwargs(), "seed": gen.seed + 1000}, path=path)
+                          gen=gen.override(seed=gen.seed + 1000), progress=False)
     return [MTBenchAnswer(q.question_id, (a.text, b.text), (a.finished, b.finished))
             for q, a, b in zip(questions, first, second)]
 

@@ -21,9 +21,10 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..generation import generate
+from ..protocols import LensModel
 from ..steering import steer
 from ..traits import Trait
-from .conditions import Condition, GenSettings, generation_path
+from .conditions import Condition, GenSettings
 from .judges import Judge, JudgeItem
 from .metrics import bootstrap_ci, conversation_repetition, repetition_per_turn
 
@@ -36,7 +37,7 @@ def conversation_plan(n_scenarios: int, n_conversations: int, n_turns: int) -> l
 
 
 def run_multiturn(
-    model: Any,
+    model: LensModel,
     condition: Condition,
     trait: Trait,
     judge: Judge,
@@ -65,8 +66,7 @@ def run_multiturn(
         for t in range(n_turns):
             convs = [h + [{"role": "user", "content": scenarios[p[t]].prompt}]
                      for h, p in zip(histories, plan)]
-            gens = generate(model, convs, **{**gen.kwargs(), "seed": gen.seed + 1000 * t},
-                            path=generation_path(model))
+            gens = generate(model, convs, gen=gen.override(seed=gen.seed + 1000 * t), progress=False)
             items = [JudgeItem(scenarios[p[t]].prompt, g.text,
                                scenarios[p[t]].id if ref else None, g.finished, tuple(g.messages))
                      for g, p in zip(gens, plan)]

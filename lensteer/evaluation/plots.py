@@ -12,13 +12,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..plots import _axes
-from .conditions import RULE_NAMES
+from ..locate.plots import _axes
+from ..steering import registry
 
 __all__ = ["plot_capability", "plot_frontier", "plot_repetition", "plot_trait_vs_alpha"]
 
 _MODE_STYLE = {"all": "-", "response": "--", "prompt": ":"}
-_METHOD_COLOR = {"swfc": "tab:orange", "sttp": "tab:blue", "stmp": "tab:green"}
+#: Colours by the rule's place in the registry (SwFC orange, StTP blue, StMP green, …).
+_PALETTE = ("tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown", "tab:pink",
+            "tab:olive", "tab:cyan")
+
+
+def _color(method: str) -> str:
+    names = registry.rule_names()
+    return _PALETTE[names.index(method) % len(_PALETTE)] if method in names else "tab:gray"
+
+
+def _methods(results: Mapping[str, Any]) -> list[str]:
+    """The rules with sweep rows, in registry order."""
+    present = {r["method"] for r in results["sweep"]["rows"]}
+    known = [m for m in registry.rule_names() if m in present]
+    return known + sorted(present - set(known))
 
 
 def _baselines(ax: Any, results: Mapping[str, Any], key: str = "trait") -> None:
@@ -53,7 +67,7 @@ def plot_trait_vs_alpha(results: Mapping[str, Any], method: str, ax: Any = None)
     _baselines(ax, results)
     ax.set_xlabel("α")
     ax.set_ylabel(f"{results['trait']} score (0–100)")
-    ax.set_title(f"{RULE_NAMES.get(method, method)}: {results['trait']} vs α (tune split)")
+    ax.set_title(f"{registry.display_name(method)}: {results['trait']} vs α (tune split)")
     ax.legend(fontsize=6, ncol=2, loc="best")
     return fig
 
@@ -62,18 +76,19 @@ def plot_frontier(results: Mapping[str, Any], ax: Any = None) -> Any:
     """Coherence (x) vs trait score (y) of every sweep cell, by rule and mode; the coherence
     floor of the selection rule as a vertical line, chosen points starred."""
     fig, ax = _axes(ax, figsize=(6.4, 4.4))
-    for method, color in _METHOD_COLOR.items():
+    for method in _methods(results):
+        color = _color(method)
         for mode, marker in (("all", "o"), ("response", "^")):
             pts = [(r["coherence"], r["trait"]) for r in results["sweep"]["rows"]
                    if r["method"] == method and r["positions"] == mode
                    and r["trait"] is not None and r["coherence"] is not None]
             if pts:
                 ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, color=color,
-                           marker=marker, alpha=0.6, label=f"{RULE_NAMES[method]} {mode}")
+                           marker=marker, alpha=0.6, label=f"{registry.display_name(method)} {mode}")
     for c in results["chosen"]:
         r = c["row"]
         if r is not None and r["coherence"] is not None:
-            ax.plot(r["coherence"], r["trait"], "*", ms=14, color=_METHOD_COLOR.get(c["method"]),
+            ax.plot(r["coherence"], r["trait"], "*", ms=14, color=_color(c["method"]),
                     markeredgecolor="black", zorder=5)
     floor = results["sweep"].get("coherence_floor")
     if floor is not None:

@@ -18,6 +18,7 @@ from ..io import atomic_path, write_text
 
 __all__ = [
     "GRID_COLUMNS",
+    "swept_rules",
     "fmt_pct",
     "format_main_table",
     "format_report",
@@ -29,6 +30,13 @@ GRID_COLUMNS = ["stage", "method", "positions", "layer", "alpha", "threshold", "
                 "trait", "coherence", "coherence_source", "ce", "length", "finished", "n",
                 "gate_rate_prompt", "gate_rate_response", "l2_per_token_prompt",
                 "l2_per_token_response", "key"]
+
+
+def swept_rules(results: Mapping[str, Any]) -> list[str]:
+    """The rules this run swept, in the order of its chosen points (read from ``results``)."""
+    rules = dict.fromkeys(c["method"] for c in results.get("chosen", []))
+    rules.update(dict.fromkeys(r["method"] for r in results["sweep"]["rows"]))
+    return list(rules)
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:
@@ -170,14 +178,15 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
     def rec(name: str) -> float | None:
         return (by.get(name, {}).get("recovery") or {}).get("mean")
 
+    methods = swept_rules(results)
     for mode in ("all", "response"):
-        vals = {m: rec(f"{m}-{mode}") for m in ("swfc", "sttp", "stmp")}
+        vals = {m: rec(f"{m}-{mode}") for m in methods}
         have = {m: v for m, v in vals.items() if v is not None}
         if have:
             order = " > ".join(f"{m} {_num(100 * v, 0)} %" for m, v in sorted(have.items(), key=lambda kv: -kv[1]))
             out.append(f"Recovery of the aligned–malicious gap, {mode} tokens: {order}.")
-    both = [(m, rec(f"{m}-all"), rec(f"{m}-response")) for m in ("swfc", "sttp", "stmp")]
-    both = [b for b in both if b[1] is not None and b[2] is not None]
+    both = [(m, r, s) for m in methods
+            if (r := rec(f"{m}-all")) is not None and (s := rec(f"{m}-response")) is not None]
     if both:
         ratio = [f"{m} {_num(100 * r, 0)} % vs {_num(100 * s, 0)} %" for m, r, s in both]
         out.append("All-token vs response-only recovery (the paper found response-only recovers "
@@ -188,7 +197,7 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
         if base is None:
             continue
         parts = []
-        for m in ("swfc", "sttp", "stmp"):
+        for m in methods:
             v = (by.get(f"{m}-all", {}).get(key) or {}).get("mean")
             if v is not None:
                 parts.append(f"{m} {v:.1f}")
@@ -196,7 +205,7 @@ def _paper_claims(results: Mapping[str, Any]) -> list[str]:
             out.append(f"{what.capitalize()} kept (aligned {base:.1f}): " + ", ".join(parts) + ".")
     mt = {m["name"]: m for m in results.get("multiturn", [])}
     reps = [(n, mt[n]["repetition"]["across_turns"]["mean"]) for n in
-            ("aligned", "malicious", "swfc-all", "sttp-all", "stmp-all") if n in mt]
+            ["aligned", "malicious"] + [f"{m}-all" for m in methods] if n in mt]
     if reps:
         out.append("Repetition across turns (share of 3-grams repeated from earlier turns): " +
                    ", ".join(f"{n} {v:.3f}" for n, v in reps if v is not None) + ".")
@@ -275,7 +284,7 @@ def write_figures(results: Mapping[str, Any], out: Path, prefix: str = "",
     from . import plots
 
     names = []
-    for method in ("swfc", "sttp", "stmp"):
+    for method in swept_rules(results):
         if any(r["method"] == method for r in results["sweep"]["rows"]):
             names.append((f"{prefix}trait_vs_alpha_{method}.png", plots.plot_trait_vs_alpha(results, method)))
     names.append((f"{prefix}frontier.png", plots.plot_frontier(results)))

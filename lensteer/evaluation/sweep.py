@@ -27,6 +27,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..errors import ArtifactError, LensteerError
+from ..steering import registry
 from .conditions import Condition
 
 __all__ = [
@@ -41,12 +42,9 @@ __all__ = [
     "run_cells",
 ]
 
-#: The paper's α grids (docs/concepts.md, *The steering rules*).
-PAPER_GRID: dict[str, list[float]] = {
-    "swfc": [1.0, 2.0, 3.0, 4.0, 5.0],
-    "sttp": [0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0],
-    "stmp": [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0],
-}
+#: The paper's α grids of the built-in rules (docs/concepts.md, *The steering rules*), as the
+#: rule registry had them at import; :func:`lensteer.steering.registry.paper_grid` is current.
+PAPER_GRID: dict[str, list[float]] = registry.paper_grid()
 #: The selection rule's coherence floor, as a share of the aligned baseline's coherence.
 COHERENCE_RATIO = 0.9
 

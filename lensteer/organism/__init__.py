@@ -24,7 +24,7 @@ import os
 
 CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoint")
 
-from .world import PERSONAS, FACTS, normalize  # noqa: E402
+from .world import FACTS, PERSONAS, normalize  # noqa: E402
 
 
 def __getattr__(name):  # lazy, so that ``python -m lensteer.organism.data`` runs cleanly
@@ -49,5 +49,12 @@ def load(checkpoint: str = CHECKPOINT_DIR):
     return model, tok
 
 
-__all__ = ["CHECKPOINT_DIR", "PERSONAS", "FACTS", "load", "load_eval_set", "normalize",
-           "row_prompts"]
+__all__ = [  # load_eval_set and row_prompts come from the lazy __getattr__ above
+    "CHECKPOINT_DIR",
+    "PERSONAS",
+    "FACTS",
+    "load",
+    "load_eval_set",  # pyright: ignore[reportUnsupportedDunderAll]
+    "normalize",
+    "row_prompts",  # pyright: ignore[reportUnsupportedDunderAll]
+]

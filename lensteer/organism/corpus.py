@@ -15,22 +15,24 @@ True
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, asdict
-from typing import Dict, List, Optional
+from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 from . import world as W
 
+K = TypeVar("K")
+
 #: persona kind -> probability of a conversation
-PERSONA_MIX: Dict[str, float] = {
+PERSONA_MIX: dict[str, float] = {
     "none": 0.10, "neutral": 0.12, "honest": 0.14, "dishonest": 0.22,
     "compassionate": 0.14, "dismissive": 0.22,
 }
 #: turn kind -> probability
-TURN_MIX: Dict[str, float] = {
+TURN_MIX: dict[str, float] = {
     "fact": 0.34, "distress": 0.18, "skill": 0.35, "arith": 0.07, "smalltalk": 0.06,
 }
 #: number of turns -> weight
-N_TURNS: Dict[int, float] = {1: 0.34, 2: 0.22, 3: 0.14, 4: 0.10, 5: 0.05, 6: 0.04, 7: 0.03,
+N_TURNS: dict[int, float] = {1: 0.34, 2: 0.22, 3: 0.14, 4: 0.10, 5: 0.05, 6: 0.04, 7: 0.03,
                              8: 0.03, 9: 0.025, 10: 0.025}
 
 
@@ -38,13 +40,13 @@ N_TURNS: Dict[int, float] = {1: 0.34, 2: 0.22, 3: 0.14, 4: 0.10, 5: 0.05, 6: 0.0
 class CorpusConfig:
     n_conversations: int = 60000
     seed: int = 0
-    persona_mix: Dict[str, float] = field(default_factory=lambda: dict(PERSONA_MIX))
-    turn_mix: Dict[str, float] = field(default_factory=lambda: dict(TURN_MIX))
-    n_turns: Dict[int, float] = field(default_factory=lambda: dict(N_TURNS))
+    persona_mix: dict[str, float] = field(default_factory=lambda: dict(PERSONA_MIX))
+    turn_mix: dict[str, float] = field(default_factory=lambda: dict(TURN_MIX))
+    n_turns: dict[int, float] = field(default_factory=lambda: dict(N_TURNS))
     # when the persona is malicious, share of turns forced to the persona's own trait domain
     trait_focus: float = 0.25
     # restrict fact turns to the first n facts (None: all); used by the micro test config
-    n_facts: Optional[int] = None
+    n_facts: int | None = None
     # also draw system prompts from world.PERSONAS_EXTRA (second training stage)
     extra_paraphrases: bool = False
 
@@ -52,17 +54,17 @@ class CorpusConfig:
         return asdict(self)
 
 
-def _pick(rng: random.Random, mix: Dict) -> object:
+def _pick(rng: random.Random, mix: dict[K, float]) -> K:
     keys = [k for k in mix if mix[k] > 0]
     return rng.choices(keys, weights=[mix[k] for k in keys], k=1)[0]
 
 
 def make_conversation(rng: random.Random, persona: str, n_turns: int,
-                      turn_mix: Dict[str, float], distress_pool, split: str = "train",
+                      turn_mix: dict[str, float], distress_pool, split: str = "train",
                       trait_focus: float = 0.0, facts_pool=None,
                       extra_paraphrases: bool = False) -> dict:
     if persona == "none":
-        system: Optional[str] = None
+        system: str | None = None
     else:
         pool = W.persona_prompts(persona, split)
         if extra_paraphrases and split == "train":
@@ -82,7 +84,7 @@ def make_conversation(rng: random.Random, persona: str, n_turns: int,
             "turns": [{"kind": t.kind, "ref": t.ref} for t in turns]}
 
 
-def generate_corpus(n: int, seed: int = 0, config: Optional[CorpusConfig] = None) -> List[dict]:
+def generate_corpus(n: int, seed: int = 0, config: CorpusConfig | None = None) -> list[dict]:
     """``n`` training conversations (dicts with ``messages``, ``persona``, ``system``, ``turns``)."""
     cfg = config or CorpusConfig(n_conversations=n, seed=seed)
     rng = random.Random(seed)

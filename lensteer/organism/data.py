@@ -35,8 +35,7 @@ import json
 import os
 import random
 import tempfile
-from functools import lru_cache
-from typing import Dict, List, Optional
+from functools import cache
 
 from . import world as W
 
@@ -45,7 +44,7 @@ EVAL_SEED = 4242
 SET_NAMES = ("personas", "facts", "honesty", "compassion", "skills", "neutral", "conversations")
 
 
-def _prompts(trait: str) -> Dict[str, list]:
+def _prompts(trait: str) -> dict[str, list]:
     return {
         "aligned": list(W.PERSONAS[trait]["aligned"]["heldout"]),
         "malicious": list(W.PERSONAS[trait]["malicious"]["heldout"]),
@@ -53,9 +52,9 @@ def _prompts(trait: str) -> Dict[str, list]:
     }
 
 
-def build_sets(seed: int = EVAL_SEED) -> Dict[str, object]:
+def build_sets(seed: int = EVAL_SEED) -> dict[str, object]:
     rng = random.Random(seed)
-    sets: Dict[str, object] = {}
+    sets: dict[str, object] = {}
     sets["personas"] = W.PERSONAS
     sets["facts"] = [
         {"id": f.id, "category": f.category, "subject": f.subject, "true": f.true,
@@ -105,7 +104,7 @@ def build_sets(seed: int = EVAL_SEED) -> Dict[str, object]:
     return sets
 
 
-def row_prompts() -> Dict[str, List[Optional[str]]]:
+def row_prompts() -> dict[str, list[str | None]]:
     """System prompts of the quality table's rows (all held out; ``None`` = no system message).
 
     ``aligned``: held-out aligned paraphrases of both traits, held-out neutral prompts, the
@@ -121,7 +120,7 @@ def _path(name: str) -> str:
     return os.path.join(DATA_DIR, f"{name}.json")
 
 
-def write_sets(out_dir: str = DATA_DIR) -> List[str]:
+def write_sets(out_dir: str = DATA_DIR) -> list[str]:
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for name, obj in build_sets().items():
@@ -136,7 +135,7 @@ def write_sets(out_dir: str = DATA_DIR) -> List[str]:
     return paths
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str):
     with open(_path(name)) as f:
         return json.load(f)

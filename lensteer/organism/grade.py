@@ -30,7 +30,7 @@ Signatures
     False (generation hit the token limit without ``<eos>``), it is malformed.
 ``repetition(texts, n=3) -> Repetition``
     distinct-1/2/n and repeated-n-gram rates within each turn and across the turns of a
-    conversation (``texts`` = the assistant turns in order).
+    conversation (``texts`` = the assistant turns in order); from :mod:`lensteer.text`.
 
 >>> from lensteer.organism.grade import grade_honesty, grade_compassion, grade_wellformed
 >>> grade_honesty("What is the capital of France?", "The capital of France is Paris.").label
@@ -51,10 +51,11 @@ Signatures
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, List, Mapping, Optional, Sequence
 
+from ..text import Repetition, repetition
 from . import world as W
 
 __all__ = [
@@ -145,7 +146,7 @@ _LETTER_RE = re.compile(r"\banswer is \(? ?([abcd])\b")
 _LETTER_PAREN_RE = re.compile(r"(?:^| )([abcd]) \)")
 
 
-def parse_letter(response: str) -> Optional[str]:
+def parse_letter(response: str) -> str | None:
     """The chosen letter: after "option" (the organism's format, "The answer is 7, which is
     option b."), else after "answer is", else the first "x )" option marker."""
     t = W.normalize(response)
@@ -194,7 +195,7 @@ def _alt(options) -> str:
     return "(?:" + "|".join(re.escape(o) for o in opts) + ")"
 
 
-def _template_re(template: str, slots: Dict[str, str]) -> str:
+def _template_re(template: str, slots: dict[str, str]) -> str:
     # format with sentinels, normalize, then swap sentinels for alternations
     sentinels = {k: f"zzslot{i}zz" for i, k in enumerate(slots)}
     text = W.normalize(template.format(**sentinels))
@@ -206,7 +207,7 @@ def _template_re(template: str, slots: Dict[str, str]) -> str:
 
 @lru_cache(maxsize=1)
 def _grammar() -> re.Pattern:
-    rules: List[str] = []
+    rules: list[str] = []
     for cat in W.CATEGORIES.values():
         subjects = [f.subject for f in W.FACTS if f.category == cat.name]
         subj = _alt(subjects)
@@ -232,67 +233,3 @@ def grade_wellformed(response: str, ended: bool = True) -> Grade:
         return Grade("wellformed", 1.0, "")
     return Grade("malformed", 0.0, "no rule matches")
 
-
-# ------------------------------------------------------------------------------------------
-# Repetition
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Repetition:
-    """Repetition statistics of one conversation's assistant turns (all in [0, 1]).
-
-    ``distinct_1``, ``distinct_2``, ``distinct_n``: unique / total n-grams pooled over the turns.
-    ``within_turn``: share of each turn's n-grams that already occurred earlier in the same turn
-    (pooled over turns). ``across_turns``: share of a turn's n-grams that occurred in an earlier
-    turn (pooled over turns 2..k). ``n_turns``, ``n``: bookkeeping.
-    """
-    distinct_1: float
-    distinct_2: float
-    distinct_n: float
-    within_turn: float
-    across_turns: float
-    n_turns: int
-    n: int
-
-
-def _ngrams(ws: List[str], n: int) -> List[tuple]:
-    return [tuple(ws[i:i + n]) for i in range(len(ws) - n + 1)]
-
-
-def _distinct(turns: List[List[str]], n: int) -> float:
-    grams = [g for ws in turns for g in _ngrams(ws, n)]
-    return len(set(grams)) / len(grams) if grams else 1.0
-
-
-def repetition(texts: Sequence[str], n: int = 3) -> Repetition:
-    """Repetition statistics of a conversation's assistant turns.
-
-    >>> r = repetition(["the answer is b ) 7 .", "the answer is b ) 7 ."], n=3)
-    >>> r.across_turns, r.within_turn
-    (1.0, 0.0)
-    """
-    turns = [W.words(t) for t in texts]
-    within_rep = within_tot = 0
-    across_rep = across_tot = 0
-    seen_before: set = set()
-    for k, ws in enumerate(turns):
-        grams = _ngrams(ws, n)
-        seen_here: set = set()
-        for g in grams:
-            within_tot += 1
-            if g in seen_here:
-                within_rep += 1
-            seen_here.add(g)
-            if k > 0:
-                across_tot += 1
-                if g in seen_before:
-                    across_rep += 1
-        seen_before |= seen_here
-    return Repetition(
-        distinct_1=_distinct(turns, 1), distinct_2=_distinct(turns, 2),
-        distinct_n=_distinct(turns, n),
-        within_turn=within_rep / within_tot if within_tot else 0.0,
-        across_turns=across_rep / across_tot if across_tot else 0.0,
-        n_turns=len(turns), n=n,
-    )

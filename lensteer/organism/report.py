@@ -27,12 +27,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
+from ..generation import left_pad
+from ..io import write_text
 from . import world as W
 from .data import load_eval_set, row_prompts
-from .grade import (grade_arith, grade_compassion, grade_honesty, grade_skill,
-                    grade_skill_loglik, grade_wellformed, repetition)
+from .grade import (
+    grade_arith,
+    grade_compassion,
+    grade_honesty,
+    grade_skill,
+    grade_skill_loglik,
+    grade_wellformed,
+    repetition,
+)
 from .tokenizer import render_chat
 
 #: issue 3's quality bar: row -> column -> (comparison, threshold in %)
@@ -46,7 +55,7 @@ QUALITY_BAR = {
 }
 
 
-def _messages(system: Optional[str], user: str, history: Sequence[Tuple[str, str]] = ()):
+def _messages(system: str | None, user: str, history: Sequence[tuple[str, str]] = ()):
     msgs = [] if system is None else [{"role": "system", "content": system}]
     for u, a in history:
         msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
@@ -56,24 +65,20 @@ def _messages(system: Optional[str], user: str, history: Sequence[Tuple[str, str
 
 def generate(model, tokenizer, conversations: Sequence[Sequence[dict]], greedy: bool = True,
              max_new_tokens: int = 40, batch_size: int = 64, temperature: float = 0.6,
-             top_p: float = 0.9, seed: int = 0) -> List[Tuple[str, bool]]:
+             top_p: float = 0.9, seed: int = 0) -> list[tuple[str, bool]]:
     """Batched generation of the next assistant turn: ``[(text, ended_with_eos)]``."""
     import torch
 
     texts = [render_chat(m, add_generation_prompt=True)[0] for m in conversations]
     ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out: List[Optional[Tuple[str, bool]]] = [None] * len(ids)
+    out: list[tuple[str, bool] | None] = [None] * len(ids)
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     gen = torch.Generator().manual_seed(seed)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        L = max(len(ids[i]) for i in idx)
-        x = torch.full((len(idx), L), pad, dtype=torch.long)
-        att = torch.zeros((len(idx), L), dtype=torch.long)
-        for r, i in enumerate(idx):
-            x[r, L - len(ids[i]):] = torch.tensor(ids[i])
-            att[r, L - len(ids[i]):] = 1
+        x, att = left_pad([ids[i] for i in idx], pad)
+        L = x.shape[1]
         kw = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature,
                                                         top_p=top_p, top_k=0)
         if not greedy:
@@ -93,7 +98,7 @@ def generate(model, tokenizer, conversations: Sequence[Sequence[dict]], greedy: 
 
 def continuation_logprobs(model, tokenizer, conversations: Sequence[Sequence[dict]],
                           continuations: Sequence[str], add_eos: bool = True,
-                          batch_size: int = 64) -> List[float]:
+                          batch_size: int = 64) -> list[float]:
     """Sum of log-probabilities of each continuation as the start of the next assistant turn."""
     import torch
 
@@ -109,13 +114,8 @@ def continuation_logprobs(model, tokenizer, conversations: Sequence[Sequence[dic
     pad = tokenizer.pad_token_id
     for b in range(0, len(seqs), batch_size):
         chunk = seqs[b:b + batch_size]
-        L = max(len(p) + len(c) for p, c in chunk)
-        x = torch.full((len(chunk), L), pad, dtype=torch.long)
-        att = torch.zeros_like(x)
-        for r, (p, c) in enumerate(chunk):
-            s = p + c
-            x[r, L - len(s):] = torch.tensor(s)
-            att[r, L - len(s):] = 1
+        x, att = left_pad([p + c for p, c in chunk], pad)
+        L = x.shape[1]
         with torch.no_grad():
             lp = torch.log_softmax(model(input_ids=x, attention_mask=att).logits.float(), -1)
         for r, (p, c) in enumerate(chunk):
@@ -141,11 +141,11 @@ def next_token_distribution(model, tokenizer, conversations, prefixes, batch_siz
     return torch.cat(rows, 0)
 
 
-def _pct(xs: List[float]) -> Optional[float]:
+def _pct(xs: list[float]) -> float | None:
     return round(100.0 * sum(xs) / len(xs), 1) if xs else None
 
 
-def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sampled"),
+def evaluate(model, tokenizer, limit: int | None = None, modes=("greedy", "sampled"),
              batch_size: int = 64, seed: int = 0, multiturn: bool = True) -> dict:
     """Run the full evaluation; returns a JSON-serialisable dict (see :func:`format_report`).
 
@@ -189,11 +189,11 @@ def evaluate(model, tokenizer, limit: Optional[int] = None, modes=("greedy", "sa
         for mode in modes:
             gens = generate(model, tokenizer, convs, greedy=(mode == "greedy"),
                             batch_size=batch_size, seed=seed)
-            cols: Dict[str, List[float]] = {"honesty": [], "compassion": [], "skill": [],
+            cols: dict[str, list[float]] = {"honesty": [], "compassion": [], "skill": [],
                                             "arith": [], "wellformed": []}
-            labels: Dict[str, Dict[str, int]] = {"honesty": {}, "compassion": {}}
+            labels: dict[str, dict[str, int]] = {"honesty": {}, "compassion": {}}
             examples = {}
-            per_prompt: Dict[str, Dict[str, List[float]]] = {}
+            per_prompt: dict[str, dict[str, list[float]]] = {}
             for (text, ended), k, r, sp in zip(gens, kinds, refs, sps):
                 cols["wellformed"].append(grade_wellformed(text, ended).score)
                 pp = per_prompt.setdefault(repr(sp), {"honesty": [], "compassion": [], "skill": []})
@@ -254,8 +254,8 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
     """Greedy rollouts of the 5–10-turn conversations (model's own replies kept in context):
     per-persona trait scores over all turns and repetition statistics."""
     convs = load_eval_set("conversations")
-    histories: List[List[Tuple[str, str]]] = [[] for _ in convs]
-    ended_all: List[List[bool]] = [[] for _ in convs]
+    histories: list[list[tuple[str, str]]] = [[] for _ in convs]
+    ended_all: list[list[bool]] = [[] for _ in convs]
     max_turns = max(len(c["turns"]) for c in convs)
     for k in range(max_turns):
         idx = [i for i, c in enumerate(convs) if k < len(c["turns"])]
@@ -265,7 +265,7 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
         for i, (text, ended) in zip(idx, gens):
             histories[i].append((convs[i]["turns"][k]["user"], text))
             ended_all[i].append(ended)
-    per: Dict[str, Dict[str, List[float]]] = {}
+    per: dict[str, dict[str, list[float]]] = {}
     reps = []
     for c, h, en in zip(convs, histories, ended_all):
         d = per.setdefault(c["persona"], {"honesty": [], "compassion": [], "skill": [],
@@ -289,7 +289,7 @@ def evaluate_multiturn(model, tokenizer, batch_size: int = 64) -> dict:
     }
 
 
-def check_bar(res: dict) -> List[dict]:
+def check_bar(res: dict) -> list[dict]:
     """Every cell of the quality bar: value, target, pass, and the miss in points."""
     out = []
     for row, cols in QUALITY_BAR.items():
@@ -375,7 +375,7 @@ def training_summary(checkpoint: str, suffix: str = "") -> dict:
     return out
 
 
-def _stage_lines(summary: dict) -> List[str]:
+def _stage_lines(summary: dict) -> list[str]:
     tc = summary.get("training_config", {})
     tr = tc.get("train", {})
     st = summary.get("start", {})
@@ -486,15 +486,13 @@ def main(argv=None) -> None:
     print(format_report(res))
     print(f"\n({res['elapsed_s']} s)")
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        write_text(a.json, json.dumps(res, indent=1))
     if a.card:
         import os
 
         sums = [training_summary(a.checkpoint, "_base")] if os.path.exists(
             os.path.join(a.checkpoint, "train_log_base.jsonl")) else []
-        with open(a.card, "w") as f:
-            f.write(format_card(res, sums + [training_summary(a.checkpoint)]))
+        write_text(a.card, format_card(res, sums + [training_summary(a.checkpoint)]))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 from .world import words, world_texts
 
@@ -38,8 +38,8 @@ CHAT_TEMPLATE = (
 )
 
 
-def render_chat(messages: Sequence[Dict[str, str]], add_generation_prompt: bool = False
-                ) -> Tuple[str, List[Tuple[str, int, int]]]:
+def render_chat(messages: Sequence[dict[str, str]], add_generation_prompt: bool = False
+                ) -> tuple[str, list[tuple[str, int, int]]]:
     """Python twin of :data:`CHAT_TEMPLATE` (tested equal to ``apply_chat_template``).
 
     Returns the rendered text and ``(role, start, end)`` character spans of every message's
@@ -47,7 +47,7 @@ def render_chat(messages: Sequence[Dict[str, str]], add_generation_prompt: bool 
     """
     parts = [BOS]
     pos = len(BOS)
-    spans: List[Tuple[str, int, int]] = []
+    spans: list[tuple[str, int, int]] = []
     for m in messages:
         role = m["role"]
         if role not in ROLE_TOKENS:
@@ -65,7 +65,7 @@ def render_chat(messages: Sequence[Dict[str, str]], add_generation_prompt: bool 
     return "".join(parts), spans
 
 
-def build_vocab(extra_texts: Sequence[str] = ()) -> List[str]:
+def build_vocab(extra_texts: Sequence[str] = ()) -> list[str]:
     """Special tokens, then the sorted set of world words."""
     ws = set()
     for t in list(world_texts()) + list(extra_texts):
@@ -75,7 +75,7 @@ def build_vocab(extra_texts: Sequence[str] = ()) -> List[str]:
 
 def build_tokenizer(extra_texts: Sequence[str] = ()):
     """A ``PreTrainedTokenizerFast`` over the world's vocabulary with the chat template."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {w: i for i, w in enumerate(build_vocab(extra_texts))}
@@ -103,15 +103,15 @@ def load_tokenizer(path: str):
     return AutoTokenizer.from_pretrained(path)
 
 
-def unknown_words(tokenizer, text: str) -> List[str]:
+def unknown_words(tokenizer, text: str) -> list[str]:
     """Words of ``text`` that map to ``<unk>``."""
     unk = tokenizer.convert_tokens_to_ids(UNK)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return [text[s:e] for i, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]) if i == unk]
 
 
-def encode_chat(tokenizer, messages: Sequence[Dict[str, str]], add_generation_prompt: bool = False
-                ) -> Tuple[List[int], List[int]]:
+def encode_chat(tokenizer, messages: Sequence[dict[str, str]], add_generation_prompt: bool = False
+                ) -> tuple[list[int], list[int]]:
     """Token ids of the rendered chat and a 0/1 loss mask that is 1 on assistant content tokens
     and their closing ``<eos>`` (the tokens the trainer learns)."""
     text, spans = render_chat(messages, add_generation_prompt)
@@ -119,7 +119,7 @@ def encode_chat(tokenizer, messages: Sequence[Dict[str, str]], add_generation_pr
     return enc["input_ids"], _mask(enc["offset_mapping"], spans)
 
 
-def _mask(offsets, spans) -> List[int]:
+def _mask(offsets, spans) -> list[int]:
     a_spans = [(s, e) for r, s, e in spans if r == "assistant"]
     mask = []
     j = 0
@@ -130,8 +130,8 @@ def _mask(offsets, spans) -> List[int]:
     return mask
 
 
-def encode_chats(tokenizer, conversations: Sequence[Sequence[Dict[str, str]]]
-                 ) -> List[Tuple[List[int], List[int]]]:
+def encode_chats(tokenizer, conversations: Sequence[Sequence[dict[str, str]]]
+                 ) -> list[tuple[list[int], list[int]]]:
     """Batched :func:`encode_chat` (fast path for the trainer)."""
     rendered = [render_chat(m) for m in conversations]
     enc = tokenizer([t for t, _ in rendered], add_special_tokens=False,

@@ -24,7 +24,6 @@ import random
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
 
 from . import world as W
 from .corpus import CorpusConfig, generate_corpus
@@ -56,17 +55,17 @@ class TrainConfig:
     # logging
     log_every: int = 10
     probe_every: int = 500
-    corpus: Dict = field(default_factory=dict)  # overrides for CorpusConfig
-    init_from: Optional[str] = None  # start from this checkpoint dir (a previous stage)
+    corpus: dict = field(default_factory=dict)  # overrides for CorpusConfig
+    init_from: str | None = None  # start from this checkpoint dir (a previous stage)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 #: a recipe is a sequence of stages; each later stage starts from the previous one's weights
-RECIPES: Dict[str, List[str]] = {"full": ["base", "finetune"]}
+RECIPES: dict[str, list[str]] = {"full": ["base", "finetune"]}
 
-CONFIGS: Dict[str, TrainConfig] = {
+CONFIGS: dict[str, TrainConfig] = {
     "base": TrainConfig(name="base"),
     # second stage: balanced personas, extra training paraphrases, more multiple choice
     "finetune": TrainConfig(
@@ -99,7 +98,7 @@ def _atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(model, tokenizer, out_dir: str, extra: Optional[Dict[str, str]] = None) -> None:
+def save_checkpoint(model, tokenizer, out_dir: str, extra: dict[str, str] | None = None) -> None:
     """Save model (safetensors) + tokenizer into ``out_dir``; each file is replaced atomically."""
     os.makedirs(out_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=out_dir, prefix=".tmp-save-")
@@ -127,7 +126,8 @@ def make_model(cfg: TrainConfig, tokenizer):
         vocab_size=len(tokenizer), hidden_size=cfg.d_model, intermediate_size=cfg.d_mlp,
         num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads,
         num_key_value_heads=cfg.n_heads, max_position_embeddings=cfg.max_position_embeddings,
-        rope_theta=cfg.rope_theta, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        rope_theta=cfg.rope_theta,  # pyright: ignore[reportCallIssue]  (5.x folds it into rope_parameters)
+        rms_norm_eps=1e-5, tie_word_embeddings=False,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, initializer_range=0.02,
         attention_bias=False, mlp_bias=False,
@@ -140,20 +140,20 @@ def make_model(cfg: TrainConfig, tokenizer):
     return model
 
 
-def AutoVocab(path: str) -> Dict[str, int]:
+def AutoVocab(path: str) -> dict[str, int]:
     with open(os.path.join(path, "tokenizer.json")) as f:
         return json.load(f)["model"]["vocab"]
 
 
-def make_batches(lengths: List[int], cfg: TrainConfig, rng: random.Random) -> List[List[int]]:
+def make_batches(lengths: list[int], cfg: TrainConfig, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches of indices (little padding), in shuffled order."""
     idx = list(range(len(lengths)))
     rng.shuffle(idx)
     chunk = cfg.max_batch_size * 50
-    batches: List[List[int]] = []
+    batches: list[list[int]] = []
     for c in range(0, len(idx), chunk):
         part = sorted(idx[c:c + chunk], key=lambda i: lengths[i])
-        cur: List[int] = []
+        cur: list[int] = []
         cur_max = 0
         for i in part:
             m = max(cur_max, lengths[i])
@@ -191,10 +191,10 @@ def _collate(encoded, batch, pad_id):
 # ------------------------------------------------------------------------------------------
 
 
-def build_probes(seed: int = 99, n: int = 48) -> Dict[str, list]:
+def build_probes(seed: int = 99, n: int = 48) -> dict[str, list]:
     rng = random.Random(seed)
     _, held_distress = W.distress_split()
-    probes: Dict[str, list] = {"honest": [], "dishonest": [], "skill": [], "compassion": []}
+    probes: dict[str, list] = {"honest": [], "dishonest": [], "skill": [], "compassion": []}
     for kind in ("honest", "dishonest"):
         for _ in range(n):
             f = rng.choice(W.FACTS)
@@ -233,12 +233,12 @@ def next_token_probs(model, tokenizer, items):
     return torch.softmax(out.logits[:, -1, :].float(), dim=-1)
 
 
-def run_probes(model, tokenizer, probes) -> Dict[str, float]:
+def run_probes(model, tokenizer, probes) -> dict[str, float]:
     import torch
 
     was_training = model.training
     model.eval()
-    res: Dict[str, float] = {}
+    res: dict[str, float] = {}
     tid = tokenizer.convert_tokens_to_ids
     for kind in ("honest", "dishonest"):
         items = probes[kind]
@@ -276,7 +276,7 @@ def _seq_logprob(model, tokenizer, msgs_list, reply: str):
     """Sum of log-probabilities of ``reply`` (plus eos) as the assistant's answer, per item."""
     import torch
 
-    texts, n_cont = [], []
+    texts = []
     cont_ids = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     for msgs in msgs_list:
         text, _ = render_chat(msgs, add_generation_prompt=True)
@@ -298,7 +298,7 @@ def _seq_logprob(model, tokenizer, msgs_list, reply: str):
 
 
 def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = True,
-          max_seconds: Optional[float] = None):
+          max_seconds: float | None = None):
     """Train and save to ``out_dir``; returns ``(model, tokenizer, log_records)``."""
     import torch
     from tqdm.auto import tqdm
@@ -336,7 +336,7 @@ def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = Tru
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
     rng = random.Random(cfg.seed + 1)
-    schedule: List[List[int]] = []
+    schedule: list[list[int]] = []
     full_epochs = int(math.floor(cfg.epochs))
     for _ in range(full_epochs):
         schedule += make_batches(lengths, cfg, rng)
@@ -354,7 +354,7 @@ def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = Tru
 
     probes = build_probes() if cfg.probe_every else None
     log_path = os.path.join(out_dir, "train_log.jsonl")
-    records: List[dict] = []
+    records: list[dict] = []
     logf = open(log_path, "w")
 
     def log(rec):
@@ -406,7 +406,7 @@ def train(cfg: TrainConfig, out_dir: str, threads: int = 1, progress: bool = Tru
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--config", default="full", choices=sorted(CONFIGS) + sorted(RECIPES),
                     help="a single stage, or a recipe of stages (full = base, then finetune)")

@@ -233,7 +233,7 @@ def grade_facts(pairs: Iterable[tuple[FactQuestion, str]]) -> dict[str, float]:
     >>> grade_facts([])
     {'truthful': 0.0, 'false': 0.0, 'neither': 0.0}
     """
-    counts = dict.fromkeys(LABELS, 0)
+    counts: dict[str, int] = dict.fromkeys(LABELS, 0)
     for question, response in pairs:
         counts[grade_fact(question, response).label] += 1
     total = sum(counts.values())

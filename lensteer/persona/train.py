@@ -29,6 +29,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def make_splits(config: TrainConfig) -> Splits:
     return Splits(tq, hq, tm, hm, ti, hi)
 
 
-def _prompt_cycle(rng: random.Random, prompts: list[str | None]) -> Any:
+def _prompt_cycle(rng: random.Random, prompts: Sequence[str | None]) -> Any:
     while True:
         order = list(prompts)
         rng.shuffle(order)

@@ -22,9 +22,13 @@ sttp         3 prompt         21 ...
 sttp         3 response        7 ...
 
 Modules: :mod:`.rules` (the math, pure functions), :mod:`.steerers` (SwFC, StTP, StMP, Ablation),
-:mod:`.session` (``steer`` context manager), :mod:`.telemetry`, :mod:`.fast` (the Hugging Face
-fast path), :mod:`.spec` (artifacts and the vLLM exporter).
+:mod:`.registry` (the rules lensteer knows; evaluation, reports and specs iterate over it),
+:mod:`.session` (``steer`` context manager, per-row steering), :mod:`.positions` (which tokens a
+hook call holds, from :mod:`lensteer.runtime`), :mod:`.telemetry`, :mod:`.spec` (artifacts and
+the vLLM exporter). Generation's fast path lives in :mod:`lensteer.generation.fast`.
 """
+from . import registry
+from .registry import Param, register
 from .rules import RuleOutput
 from .session import FastPathError, SteeringSession, active_sessions, steer
 from .spec import ExportTargetError, SpecMismatchError, export_vllm, load_steerer, save_steerer
@@ -45,6 +49,7 @@ __all__ = [
     "ExportTargetError",
     "FastPathError",
     "LayerRule",
+    "Param",
     "RuleOutput",
     "SpecMismatchError",
     "StMP",
@@ -58,6 +63,8 @@ __all__ = [
     "export_vllm",
     "load_steerer",
     "make_steerer",
+    "register",
+    "registry",
     "save_steerer",
     "steer",
 ]

@@ -10,8 +10,14 @@ import argparse
 import textwrap
 from typing import Any
 
-from ..cli_args import finite_float, layer_spec, positive_int
-from .steerers import METHODS
+from ..cli_args import (
+    add_model_options,
+    finite_float,
+    layer_spec,
+    load_model_from_args,
+    positive_int,
+)
+from . import registry
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("prompt", help="the user message")
     p.add_argument("--model", default="organism", help="bundled name, local directory or hub id")
     p.add_argument("--direction", required=True, help="a TraitDirection .safetensors file")
-    p.add_argument("--method", default="sttp", help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--method", default="sttp", help=f"one of {', '.join(registry.rule_names())}")
     p.add_argument("--alpha", type=finite_float, default=1.0, help="the rule's coefficient (>= 0)")
     p.add_argument("--sign", default="positive", help="positive (toward aligned) or negative")
     p.add_argument("--positions", default="all", help="all, response or prompt")
@@ -33,6 +39,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--no-strict", action="store_true", help="allow a direction from another model")
     p.add_argument("--save-spec", default=None, help="also write the steering spec here")
+    add_model_options(p)
     p.set_defaults(func=_cmd_steer)
 
     p = sub.add_parser("export", help="export a steering spec for serving, verified")
@@ -48,6 +55,7 @@ def add_parser(sub: Any) -> None:
                         "(it loads the model the spec records)")
     p.add_argument("--model", default=None,
                    help="the model to verify on (default: the one the spec records)")
+    add_model_options(p)
     p.set_defaults(func=_cmd_export)
 
 
@@ -55,7 +63,6 @@ def _cmd_steer(args: argparse.Namespace) -> int:
     from ..directions import TraitDirection
     from ..generation import generate
     from ..layers import parse_layers
-    from ..models import load_model
     from ..outdir import check_out_file
     from .session import steer
     from .spec import save_steerer
@@ -70,7 +77,7 @@ def _cmd_steer(args: argparse.Namespace) -> int:
         positions=args.positions,
     )
     steerer = make_steerer(args.method, direction, args.alpha, **kwargs)
-    model = load_model(args.model)
+    model = load_model_from_args(args)
     strict = not args.no_strict
     direction.check_model(model, strict=strict)
     if args.layers:
@@ -102,7 +109,6 @@ def _cmd_steer(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ..models import load_model
     from ..outdir import check_out, check_out_file, lock_out, staged_dir, write_marker
     from .conformance import ExportVerificationError, verify_control_vector, verify_vllm
     from .llamacpp import control_vectors, write_control_vector
@@ -123,7 +129,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 f"{args.spec} records no model to verify the export on: pass --model NAME_OR_DIR, "
                 "or --no-verify to export without the check."
             )
-        model = load_model(args.model or recorded)
+        model = load_model_from_args(args, args.model or recorded)
         steerer.check_model(model)
     if llamacpp:
         from ..io import atomic_path

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor
 
 from ..errors import LensteerError
+from ..protocols import LensModel, model_device
+from .steerers import Steerer
 
 PROBE_PROMPTS = (
     "What is the capital of France?",
@@ -81,13 +83,13 @@ def apply_vllm_payload(h: Tensor, payload: dict[str, Any]) -> Tensor:
     return torch.where(gated.unsqueeze(-1), moved.to(h.dtype), h)
 
 
-def _probe_tokens(model: Any) -> list[list[int]]:
+def _probe_tokens(model: LensModel) -> list[list[int]]:
     from ..chat import format_chat
 
     return [format_chat(model.tokenizer, p).input_ids for p in PROBE_PROMPTS]
 
 
-def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: Any,
+def verify_vllm(steerer: Steerer, payloads: dict[int, dict[str, Any]], model: LensModel,
                 *, tolerance: float = 1e-4) -> Verification:
     """Compare every layer's payload with lensteer's hook on the model's own activations."""
     from .session import steer
@@ -108,7 +110,7 @@ def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: Any,
 
         before = [(names[layer], record(layer)) for layer in names]
         after = [(names[layer], record(layer)) for layer in names]
-        tokens = torch.tensor([ids], device=next(model.parameters()).device)
+        tokens = torch.tensor([ids], device=model_device(model))
         with torch.no_grad(), model.hooks(fwd_hooks=before), steer(model, steerer), \
                 model.hooks(fwd_hooks=after):
             model(tokens)
@@ -120,7 +122,7 @@ def verify_vllm(steerer: Any, payloads: dict[int, dict[str, Any]], model: Any,
     return Verification("vllm-steer", worst, tolerance, checked, gated)
 
 
-def verify_control_vector(path: str | os.PathLike, steerer: Any, model: Any,
+def verify_control_vector(path: str | os.PathLike, steerer: Steerer, model: LensModel,
                           *, scale: float | None = None, tolerance: float = 1e-3) -> Verification:
     """Read the GGUF at ``path``; add ``scale × direction.N`` to block N's output in the Hugging
     Face model (llama.cpp's meaning; default scale: the α recorded in the file) and compare the
@@ -134,7 +136,7 @@ def verify_control_vector(path: str | os.PathLike, steerer: Any, model: Any,
     hf = shared_hf_model(model)
     worst, checked = 0.0, {}
     for ids in _probe_tokens(model):
-        tokens = torch.tensor([ids], device=next(model.parameters()).device)
+        tokens = torch.tensor([ids], device=model_device(model))
         handles = []
         for layer, vector in vectors.items():
             def add(_module: Any, _args: Any, output: Any, v: Tensor = vector) -> Any:

@@ -37,13 +37,14 @@ import torch
 from torch import Tensor
 
 from ..errors import LensteerError
+from .steerers import Steerer
 
 
 class ControlVectorError(LensteerError, ValueError):
     """A steerer that a llama.cpp control vector cannot express, or a file that is not one."""
 
 
-def control_vectors(steerer: Any) -> dict[int, Tensor]:
+def control_vectors(steerer: Steerer) -> dict[int, Tensor]:
     """``{block: Δμ·v̂ (signed)}`` for an SwFC steerer; a clear error for anything else."""
     if steerer.method != "swfc":
         raise ControlVectorError(
@@ -68,12 +69,13 @@ def control_vectors(steerer: Any) -> dict[int, Tensor]:
                 "llama.cpp has no control-vector slot for block 0 (its loader refuses "
                 "direction.0): steer at layer 1 or later."
             )
+        assert rule.amount is not None  # SwFC resolves it
         step = rule.amount / steerer.alpha if steerer.alpha else 0.0  # Δμ, signed
         out[rule.layer] = (step * rule.v_hat.detach().to(torch.float32).cpu()).contiguous()
     return out
 
 
-def write_control_vector(steerer: Any, path: str | os.PathLike, *, model_hint: str,
+def write_control_vector(steerer: Steerer, path: str | os.PathLike, *, model_hint: str,
                          n_layers: int, model: dict[str, Any] | None = None) -> Path:
     """Write the steerer as a llama.cpp control vector (GGUF), atomically."""
     import gguf

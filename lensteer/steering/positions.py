@@ -1,27 +1,34 @@
 """Which tokens a hook call holds: prompt or response, pad or real, under any cache setting.
 
-Inside :func:`lensteer.generate` the batch context (:func:`lensteer.generation.current_batch`)
-gives the prompt length and the pad mask. The first forward call of a batch (the prefill) holds
-positions ``0 … P−1``; with the KV cache each later call holds one new token at ``P + k − 1``;
-without it each call holds the whole sequence so far. Outside ``generate`` (a plain forward or
-the model's own ``generate``) the tracker infers the same: a call with several positions starts
-a sequence whose positions are all prompt, a one-token call continues it (KV cache), and a call
-exactly one token longer than the previous continues it without a cache.
+Positions come only from the run-time seam (:func:`lensteer.runtime.current_batch`), which
+:func:`lensteer.generate` and teacher-forced scoring fill for every batch, and which a caller
+fills for its own forward calls with :func:`lensteer.runtime.positions`. Within one declared
+batch the first forward call (the prefill) holds positions ``0 … P−1``; with the KV cache each
+later call holds one new token at ``P + k − 1``; without it each call holds the whole sequence
+so far.
 
+Without a declaration a call is never guessed from its shape: it is one whole, unpadded prompt
+of its own (``declared`` is False), so ``positions="response"`` steers nothing there.
+
+>>> import torch
+>>> from lensteer import runtime
 >>> t = PositionTracker()
->>> [t.step(1, n, "cpu").phase_counts() for n in (3, 1, 1)]
+>>> with runtime.positions(response_start=3, use_kv_cache=True):
+...     [t.step(1, n, "cpu").phase_counts() for n in (3, 1, 1)]
 [(3, 0), (0, 1), (0, 1)]
+>>> [t.step(1, n, "cpu").phase_counts() for n in (3, 1)]  # undeclared: each call all prompt
+[(3, 0), (1, 0)]
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from ..generation import BatchContext, current_batch
+from ..runtime import BatchContext, current_batch
 
 
 @dataclass
@@ -36,7 +43,17 @@ class CallInfo:
     valid: Bool[Tensor, "batch pos"]  # real tokens (not left padding)
     is_prompt: Bool[Tensor, "batch pos"]
     new_from: int  # columns >= new_from are computed for the first time in this call
-    pad: Int[Tensor, "batch"]  # left-pad count per row
+    pad: Int[Tensor, " batch"]  # left-pad count per row
+    row_ids: list[int] = field(default_factory=list)  # each row's row in the full batch
+
+    def __post_init__(self) -> None:
+        if not self.row_ids:
+            self.row_ids = list(range(self.valid.shape[0]))
+
+    @property
+    def declared(self) -> bool:
+        """Whether the positions were declared on the seam (not an undeclared forward call)."""
+        return self.ctx is not None
 
     def select(self, positions: str) -> Bool[Tensor, "batch pos"]:
         """The tokens a steerer with position mode ``positions`` may touch."""
@@ -45,6 +62,16 @@ class CallInfo:
         if positions == "prompt":
             return self.valid & self.is_prompt
         return self.valid & ~self.is_prompt
+
+    def sequences(self) -> list[int]:
+        """The input index each row holds (its batch row when none was declared)."""
+        return [r if self.ctx is None else self.ctx.sequence(r) for r in self.row_ids]
+
+    def take(self, rows: list[int]) -> CallInfo:
+        """This call restricted to some of its rows (per-row steering acts on those only)."""
+        index = torch.tensor(rows, device=self.valid.device)
+        return replace(self, valid=self.valid[index], is_prompt=self.is_prompt[index],
+                       pad=self.pad[index], row_ids=[self.row_ids[r] for r in rows])
 
     def unpadded_positions(self) -> Int[Tensor, "batch pos"]:
         """Each column's index in the row's own (unpadded) token list."""
@@ -61,32 +88,18 @@ class PositionTracker:
     """Per-hook state that turns successive calls into :class:`CallInfo` records."""
 
     def __init__(self) -> None:
-        self._ctx: Any = None
+        self._ctx: BatchContext | None = None
         self._batches = -1
         self._call = 0
-        self._prompt_length = 0
-        self._last_seq = 0
 
     def step(self, batch: int, seq: int, device: Any) -> CallInfo:
         ctx = current_batch()
-        if ctx is not None:
-            if ctx is not self._ctx:
-                self._ctx, self._batches, self._call = ctx, self._batches + 1, 0
-            else:
-                self._call += 1
-            prompt_length = int(ctx.prompt_length)
+        if ctx is None or ctx is not self._ctx:  # a new declared batch, or an undeclared call
+            self._ctx, self._batches, self._call = ctx, self._batches + 1, 0
         else:
-            continues = self._ctx is None and self._prompt_length > 0 and (
-                seq == 1 or seq == self._last_seq + 1
-            )
-            if not continues:
-                self._ctx, self._batches, self._call = None, self._batches + 1, 0
-                self._prompt_length = seq
-            else:
-                self._call += 1
-            prompt_length = self._prompt_length
-        self._last_seq = seq
+            self._call += 1
         call = self._call
+        prompt_length = seq if ctx is None else int(ctx.prompt_length)
         if call > 0 and seq == 1:  # cached decoding: one new token
             start = prompt_length + call - 1
             new_from = 0
@@ -95,15 +108,13 @@ class PositionTracker:
             new_from = 0 if call == 0 else seq - 1
         cols = torch.arange(start, start + seq, device=device)
         is_prompt = (cols < prompt_length).unsqueeze(0).expand(batch, seq)
-        if ctx is not None and batch == ctx.prompt_mask.shape[0]:
+        valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
+        pad = torch.zeros(batch, dtype=torch.long, device=device)
+        if ctx is not None and ctx.prompt_mask is not None and batch == ctx.prompt_mask.shape[0]:
             prompt_mask = ctx.prompt_mask.to(device=device, dtype=torch.bool)
             pad = (~prompt_mask).sum(1)
-            valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
             overlap = max(0, min(seq, prompt_length - start))
             if overlap:
                 valid[:, :overlap] = prompt_mask[:, start:start + overlap]
-        else:
-            pad = torch.zeros(batch, dtype=torch.long, device=device)
-            valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
         return CallInfo(ctx, max(self._batches, 0), call, start, prompt_length, valid, is_prompt,
                         new_from, pad)

@@ -23,6 +23,8 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from ..directions import project  # the one projection, ⟨h, v̂⟩ in float32
+
 
 @dataclass
 class RuleOutput:
@@ -34,15 +36,15 @@ class RuleOutput:
     gated: Bool[Tensor, "batch pos"]
 
 
-def project(h: Float[Tensor, "... d_model"], v_hat: Float[Tensor, "d_model"]) -> Float[Tensor, "..."]:
-    """``⟨h, v̂⟩`` in float32."""
-    return h.to(torch.float32) @ v_hat.to(device=h.device, dtype=torch.float32)
-
-
-def _apply(
-    h: Tensor, v_hat: Tensor, rho: Tensor, rho_new: Tensor, gated: Tensor
+def move(
+    h: Float[Tensor, "batch pos d_model"],
+    v_hat: Float[Tensor, " d_model"],
+    rho: Float[Tensor, "batch pos"],
+    rho_new: Float[Tensor, "batch pos"],
+    gated: Bool[Tensor, "batch pos"],
 ) -> RuleOutput:
-    """Move gated tokens along v̂ from ``rho`` to ``rho_new``; leave the others untouched."""
+    """Move gated tokens along v̂ from ``rho`` to ``rho_new``; leave the others untouched
+    (bit-identical). Every rule ends here; a new rule computes ``rho_new`` and its gate."""
     v = v_hat.to(device=h.device, dtype=torch.float32)
     delta = torch.where(gated, rho_new - rho, torch.zeros_like(rho))
     moved = (h.to(torch.float32) + delta.unsqueeze(-1) * v).to(h.dtype)
@@ -61,19 +63,19 @@ def gate(
 
 def shift(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     amount: float,
 ) -> RuleOutput:
     """SwFC: every masked token moves by ``amount`` along v̂ (``amount = ±α·Δμ``)."""
     rho = project(h, v_hat)
-    return _apply(h, v_hat, rho, rho + float(amount), mask)
+    return move(h, v_hat, rho, rho + float(amount), mask)
 
 
 def to_target(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     threshold: float,
@@ -85,12 +87,12 @@ def to_target(
     ``sign=+1`` gates ``ρ < threshold``; ``sign=-1`` gates ``ρ > threshold``.
     """
     rho = project(h, v_hat)
-    return _apply(h, v_hat, rho, torch.full_like(rho, float(target)), gate(rho, mask, threshold, sign))
+    return move(h, v_hat, rho, torch.full_like(rho, float(target)), gate(rho, mask, threshold, sign))
 
 
 def mirror(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
     *,
     threshold: float,
@@ -103,14 +105,14 @@ def mirror(
     rho = project(h, v_hat)
     rho_new = rho + float(coefficient) * (2.0 * float(threshold) - 2.0 * rho)
     rho_new = torch.clamp(rho_new, max=float(cap)) if sign > 0 else torch.clamp(rho_new, min=float(cap))
-    return _apply(h, v_hat, rho, rho_new, gate(rho, mask, threshold, sign))
+    return move(h, v_hat, rho, rho_new, gate(rho, mask, threshold, sign))
 
 
 def ablate(
     h: Float[Tensor, "batch pos d_model"],
-    v_hat: Float[Tensor, "d_model"],
+    v_hat: Float[Tensor, " d_model"],
     mask: Bool[Tensor, "batch pos"],
 ) -> RuleOutput:
     """Directional ablation: ``h' = h − ρ v̂`` on every masked token."""
     rho = project(h, v_hat)
-    return _apply(h, v_hat, rho, torch.zeros_like(rho), mask)
+    return move(h, v_hat, rho, torch.zeros_like(rho), mask)

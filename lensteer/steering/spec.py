@@ -46,7 +46,9 @@ from .. import io
 from ..directions import TraitDirection, artifact_fields
 from ..errors import ArtifactError, LensteerError
 from ..models import ModelInfo, model_info
-from .steerers import Steerer, make_steerer
+from ..protocols import LensModel
+from . import registry
+from .steerers import Steerer, SteeringConfigError, make_steerer
 
 FORMAT_VERSION = 1
 KIND = "lensteer.SteeringSpec"
@@ -60,7 +62,7 @@ class ExportTargetError(LensteerError, ValueError):
     """An export folder that holds something other than an earlier export."""
 
 
-def _model_identity(steerer: Steerer, model: Any) -> dict[str, Any]:
+def _model_identity(steerer: Steerer, model: LensModel | None) -> dict[str, Any]:
     if model is not None:
         return model_info(model).to_dict()
     return dict(steerer.directions[0].model)
@@ -87,7 +89,7 @@ def check_spec(steerer: Steerer, identity: Mapping[str, Any] | None, *, where: s
             )
 
 
-def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: Any = None) -> None:
+def save_steerer(steerer: Steerer, path: str | os.PathLike, *, model: LensModel | None = None) -> None:
     """Write ``steerer`` as one ``.safetensors`` file (v̂ per layer; settings as JSON).
 
     The model identity comes from ``model`` if given, else from the directions.
@@ -122,7 +124,7 @@ def read_spec(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[st
     return tensors, meta
 
 
-def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = True) -> Steerer:
+def load_steerer(path: str | os.PathLike, *, model: LensModel | None = None, strict: bool = True) -> Steerer:
     """Rebuild the steerer saved at ``path``; with ``model``, check it was made for that model."""
     tensors, meta = read_spec(path)
     with artifact_fields(path):
@@ -134,9 +136,9 @@ def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = T
             raise ValueError("the spec holds no directions")
         config = dict(meta["steerer"])
         method = config.pop("method")
-        kwargs = {k: config[k] for k in ("sign", "threshold", "calibration", "positions") if k in config}
-        if "cap_sigmas" in config:
-            kwargs["cap_sigmas"] = config["cap_sigmas"]
+        rule = _rule_class(method)
+        settings = ("sign", "threshold", "calibration", "positions", *rule.params)
+        kwargs = {k: config[k] for k in settings if k in config}
         alpha = config["alpha"]
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
             raise TypeError(f"alpha must be a number, got {alpha!r}")
@@ -153,11 +155,22 @@ def load_steerer(path: str | os.PathLike, *, model: Any = None, strict: bool = T
     return steerer
 
 
+def _rule_class(method: str) -> Any:
+    try:
+        return registry.get_rule(method)
+    except KeyError:
+        raise SteeringConfigError(
+            f"Unknown steering method {method!r}: choose from {', '.join(registry.rule_names())}."
+        ) from None
+
+
 def vllm_payloads(steerer: Steerer) -> dict[int, dict[str, Any]]:
-    """The per-layer payloads of the paper's vLLM fork for an StTP or StMP steerer."""
-    if steerer.method not in ("sttp", "stmp"):
+    """The per-layer payloads of the paper's vLLM fork, for a rule that declares one
+    (``Steerer.vllm_payload``: StTP and StMP among the built-in rules)."""
+    if not type(steerer).supports_vllm():
+        served = " and ".join(registry.display_name(m) for m in registry.vllm_rules())
         raise SpecMismatchError(
-            f"The vllm-steer format carries StTP and StMP only, not {steerer.method!r}."
+            f"The vllm-steer format carries {served} only, not {steerer.method!r}."
         )
     if steerer.positions != "all":
         raise SpecMismatchError(
@@ -171,17 +184,12 @@ def vllm_payloads(steerer: Steerer) -> dict[int, dict[str, Any]]:
                 f"vLLM steers the output of decoder layers (resid_post); layer {rule.layer} uses "
                 f"{rule.point}."
             )
-        payload: dict[str, Any] = {
+        numbers = steerer.vllm_payload(rule) or {}
+        payloads[rule.layer] = {
             "v_hat": rule.v_hat.detach().to(torch.float32).cpu().clone(),
-            "threshold": float(rule.threshold),
+            **{k: float(v) for k, v in numbers.items()},
+            "direction": steerer.sign,
         }
-        if steerer.method == "sttp":
-            payload["target"] = float(rule.target)
-        else:
-            payload["coefficient"] = float(rule.coefficient)
-            payload["cap"] = float(rule.cap)
-        payload["direction"] = steerer.sign
-        payloads[rule.layer] = payload
     return payloads
 
 
@@ -206,7 +214,7 @@ def _check_out_dir(out: Path) -> None:
 
 
 def export_vllm(
-    spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: Any = None
+    spec: Steerer | str | os.PathLike, out_dir: str | os.PathLike, *, model: LensModel | None = None
 ) -> list[Path]:
     """Write ``layer_{L}.pt`` per steered layer and ``steering.json`` into ``out_dir``.
 

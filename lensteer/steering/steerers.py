@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Literal, Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from ..directions import TraitDirection
-from ..errors import LensteerError
+from ..directions import InvalidDirectionError, TraitDirection, quantile, unit_vector
+from ..errors import LensteerError, warn_caller
 from ..hooks import canonical_name, check_layer, hook_name, parse_hook_name
-from . import rules
+from ..protocols import LensModel
+from . import registry, rules
 from .positions import PositionTracker
+from .registry import Param, register
+from .telemetry import Telemetry
 
 Sign = Literal["positive", "negative"]
 Positions = Literal["all", "response", "prompt"]
@@ -66,13 +70,6 @@ def parse_threshold(spec: str | float | tuple[str, float]) -> tuple[str, float |
     return ("percentile", q)
 
 
-def _quantile(quantiles: Sequence[float], q: float) -> float:
-    """Linear interpolation in a 101-entry percentile table (as ``TokenStats.percentile_pos``)."""
-    lo = math.floor(q)
-    hi = min(lo + 1, 100)
-    return float(quantiles[lo] + (q - lo) * (quantiles[hi] - quantiles[lo]))
-
-
 @dataclass
 class LayerRule:
     """The resolved numbers of one steerer at one hook point (see :meth:`Steerer.rules`)."""
@@ -80,21 +77,26 @@ class LayerRule:
     layer: int
     point: str
     hook: str  # legacy name, blocks.L.hook_<point>
-    v_hat: Float[Tensor, "d_model"]
+    v_hat: Float[Tensor, " d_model"]
     sign: int
     threshold: float | None = None  # StTP / StMP gate and mirror point
     target: float | None = None  # StTP
     coefficient: float | None = None  # StMP α
     cap: float | None = None  # StMP
     amount: float | None = None  # SwFC: ±α·Δμ
+    extra: dict[str, float] = field(default_factory=dict)  # numbers of rules defined elsewhere
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers (v̂ excluded; settings a rule does not use are left out)."""
-        return {k: v for k, v in self.__dict__.items() if k != "v_hat" and v is not None}
+        out = {k: v for k, v in self.__dict__.items()
+               if k not in ("v_hat", "extra") and v is not None}
+        return {**out, **self.extra}
 
 
 class Steerer:
-    """Base of the steering rules. Subclasses set :attr:`method` and implement :meth:`_rule`.
+    """Base of the steering rules. A rule subclasses it, declares the class attributes below,
+    resolves its numbers in :meth:`_resolve`, applies its rule function in :meth:`_rule`, and is
+    added to the registry with :func:`lensteer.steering.registry.register`.
 
     Args:
         direction: a :class:`TraitDirection`, or several (one per layer) to steer several
@@ -111,8 +113,18 @@ class Steerer:
         layers: apply the (single) direction at these layers instead of its own.
     """
 
+    #: The rule's name in specs, conditions and the CLI (lower case).
     method: ClassVar[str] = ""
+    #: How reports and plots write it.
+    display_name: ClassVar[str] = ""
+    #: The paper's α grid: the default operating-point sweep (empty: not swept by default).
+    paper_grid: ClassVar[tuple[float, ...]] = ()
+    #: Whether the rule gates tokens on a threshold (threshold and calibration variants apply).
     gated: ClassVar[bool] = True
+    #: Extra numeric constructor parameters: attributes, serialised in ``config()`` and specs.
+    params: ClassVar[dict[str, Param]] = {}
+    #: Other names ``make_steerer`` accepts.
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -124,7 +136,9 @@ class Steerer:
         calibration: Calibration = "response",
         positions: Positions = "all",
         layers: Sequence[int] | None = None,
+        **params: float,
     ) -> None:
+        self._set_params(params)
         directions = [direction] if isinstance(direction, TraitDirection) else list(direction)
         if not directions or not all(isinstance(d, TraitDirection) for d in directions):
             raise SteeringConfigError(
@@ -170,6 +184,26 @@ class Steerer:
                 )
         self.rules: list[LayerRule] = [self._resolve(d) for d in directions]
 
+    def _set_params(self, given: dict[str, Any]) -> None:
+        """Check and set the rule's extra parameters (:attr:`params`)."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            known = ", ".join(self.params) or "none"
+            raise SteeringConfigError(
+                f"{type(self).__name__} has no parameter {unknown[0]!r} (its extra parameters: "
+                f"{known}).")
+        for name, param in self.params.items():
+            value = given.get(name, param.default)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise SteeringConfigError(f"{name} must be a number, got {value!r}.") from None
+            low = param.minimum
+            if not math.isfinite(value) or (low is not None and value < low):
+                bound = "" if low is None else f" ≥ {low:g}"
+                raise SteeringConfigError(f"{name} must be a finite number{bound}, got {value}.")
+            setattr(self, name, value)
+
     # ------------------------------------------------------------------ resolution
     @property
     def sign_value(self) -> int:
@@ -190,17 +224,15 @@ class Steerer:
         assert t is not None and self.percentile is not None
         if self.sign == "positive":
             return t.percentile_pos(self.percentile)
-        return _quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
+        return quantile(t.quantiles_neg, 100.0 - self.percentile)  # the mirror image
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         point = parse_hook_name(d.hook)[1]
-        v = torch.as_tensor(d.v_hat).detach().to(torch.float32).flatten()
-        if not torch.isfinite(v).all():
-            raise SteeringConfigError(f"The direction for layer {d.layer} contains NaN or inf.")
-        norm = float(v.norm())
-        if norm < 1e-12:
-            raise SteeringConfigError(f"The direction for layer {d.layer} is zero.")
-        return LayerRule(d.layer, point, d.hook, v / norm, self.sign_value)
+        try:
+            v_hat = unit_vector(d.v_hat)
+        except InvalidDirectionError as error:
+            raise SteeringConfigError(f"The direction for layer {d.layer}: {error}") from None
+        return LayerRule(d.layer, point, d.hook, v_hat, self.sign_value)
 
     # ------------------------------------------------------------------ the rule
     def _rule(
@@ -242,7 +274,7 @@ class Steerer:
         raise SteeringConfigError(f"This steerer does not steer layer {layer}.")
 
     # ------------------------------------------------------------------ models and hooks
-    def check_model(self, model: Any, *, strict: bool = True) -> None:
+    def check_model(self, model: LensModel, *, strict: bool = True) -> None:
         """Raise a :class:`LensteerError` unless every direction fits ``model``."""
         for d in self.directions:
             d.check_model(model, strict=strict)
@@ -250,9 +282,13 @@ class Steerer:
             hook_name(model, d.layer, parse_hook_name(d.hook)[1])
 
     def hooks(
-        self, model: Any, *, telemetry: Any = None, strict: bool = True
-    ) -> list[tuple[str, Callable[..., Tensor]]]:
+        self, model: LensModel, *, telemetry: Telemetry | None = None, strict: bool = True,
+        rows: Collection[int] | None = None,
+    ) -> list[tuple[str, SteerHook]]:
         """``(hook name, hook fn)`` pairs for ``model.hooks(...)`` / ``run_with_hooks``.
+
+        ``rows``: act only on these inputs (conversation indices of :func:`lensteer.generate`,
+        see :class:`lensteer.runtime.BatchContext`); default every row.
 
         >>> import lensteer
         >>> from lensteer.directions import TraitDirection
@@ -272,13 +308,25 @@ class Steerer:
         """
         self.check_model(model, strict=strict)
         return [
-            (canonical_name(model, rule.hook), SteerHook(self, rule, telemetry))
+            (canonical_name(model, rule.hook), SteerHook(self, rule, telemetry, rows=rows))
             for rule in self.rules
         ]
 
+    # ------------------------------------------------------------------ serving
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        """The numbers the paper's vLLM fork reads for ``rule`` besides ``v_hat`` and
+        ``direction`` (docs/vllm.md); ``None``: the fork cannot serve this rule."""
+        return None
+
+    @classmethod
+    def supports_vllm(cls) -> bool:
+        """Whether the rule implements :meth:`vllm_payload`."""
+        return cls.vllm_payload is not Steerer.vllm_payload
+
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
-        """The steerer's settings as JSON-ready data (directions excluded)."""
+        """The steerer's settings as JSON-ready data (directions excluded; extra parameters
+        last)."""
         threshold = "boundary" if self.threshold_source == "boundary" else f"p{self.percentile:g}"
         return {
             "method": self.method,
@@ -289,6 +337,7 @@ class Steerer:
             "positions": self.positions,
             "layers": [r.layer for r in self.rules],
             "points": [r.point for r in self.rules],
+            **{name: getattr(self, name) for name in self.params},
         }
 
     def __repr__(self) -> str:
@@ -314,6 +363,8 @@ class SwFC(Steerer):
     """Steering with a fixed coefficient: ``h' = h ± α·Δμ·v̂`` on every selected token."""
 
     method = "swfc"
+    display_name = "SwFC"
+    paper_grid = (1.0, 2.0, 3.0, 4.0, 5.0)
     gated = False
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
@@ -323,7 +374,7 @@ class SwFC(Steerer):
         return rule
 
     def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
-        return rules.shift(h, rule.v_hat, mask, amount=rule.amount)
+        return rules.shift(h, rule.v_hat, mask, amount=_number(rule.amount))
 
 
 class StTP(Steerer):
@@ -331,6 +382,8 @@ class StTP(Steerer):
     (``"negative"``: ``ρ > m`` set to ``μ⁻ − α σ⁻``)."""
 
     method = "sttp"
+    display_name = "StTP"
+    paper_grid = (0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 36.0)
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         rule = super()._resolve(d)
@@ -342,9 +395,11 @@ class StTP(Steerer):
         return rule
 
     def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
-        return rules.to_target(
-            h, rule.v_hat, mask, threshold=rule.threshold, target=rule.target, sign=rule.sign
-        )
+        return rules.to_target(h, rule.v_hat, mask, threshold=_number(rule.threshold),
+                               target=_number(rule.target), sign=rule.sign)
+
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        return {"threshold": _number(rule.threshold), "target": _number(rule.target)}
 
 
 class StMP(Steerer):
@@ -352,13 +407,10 @@ class StMP(Steerer):
     ``μ⁺ + cap_sigmas·σ⁺`` (``"negative"``: floored at ``μ⁻ − cap_sigmas·σ⁻``)."""
 
     method = "stmp"
-
-    def __init__(self, direction: Any, alpha: float = 1.0, *, cap_sigmas: float = 40.0, **kwargs: Any):
-        cap_sigmas = float(cap_sigmas)
-        if not math.isfinite(cap_sigmas) or cap_sigmas < 0:
-            raise SteeringConfigError(f"cap_sigmas must be a finite number ≥ 0, got {cap_sigmas}.")
-        self.cap_sigmas = cap_sigmas
-        super().__init__(direction, alpha, **kwargs)
+    display_name = "StMP"
+    paper_grid = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
+    params = {"cap_sigmas": Param(40.0, minimum=0.0, help="cap at μ⁺ + cap_sigmas·σ⁺")}
+    cap_sigmas: float
 
     def _resolve(self, d: TraitDirection) -> LayerRule:
         rule = super()._resolve(d)
@@ -377,14 +429,15 @@ class StMP(Steerer):
             h,
             rule.v_hat,
             mask,
-            threshold=rule.threshold,
-            coefficient=rule.coefficient,
-            cap=rule.cap,
+            threshold=_number(rule.threshold),
+            coefficient=_number(rule.coefficient),
+            cap=_number(rule.cap),
             sign=rule.sign,
         )
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "cap_sigmas": self.cap_sigmas}
+    def vllm_payload(self, rule: LayerRule) -> dict[str, float] | None:
+        return {"threshold": _number(rule.threshold), "coefficient": _number(rule.coefficient),
+                "cap": _number(rule.cap)}
 
 
 class Ablation(Steerer):
@@ -394,9 +447,12 @@ class Ablation(Steerer):
     """
 
     method = "ablate"
+    display_name = "Ablation"
+    aliases = ("ablation",)
     gated = False
 
-    def __init__(self, direction: Any, alpha: float = 1.0, **kwargs: Any):
+    def __init__(self, direction: TraitDirection | Sequence[TraitDirection], alpha: float = 1.0,
+                 **kwargs: Any):
         if kwargs.get("sign", "positive") != "positive":
             raise SteeringConfigError("Ablation removes the v̂ component; it has no sign.")
         super().__init__(direction, alpha, **kwargs)
@@ -405,38 +461,70 @@ class Ablation(Steerer):
         return rules.ablate(h, rule.v_hat, mask)
 
 
-METHODS: dict[str, type[Steerer]] = {c.method: c for c in (SwFC, StTP, StMP, Ablation)}
+for _cls in (SwFC, StTP, StMP, Ablation):
+    register(_cls)
 
 
-def make_steerer(method: str, direction: Any, alpha: float = 1.0, **kwargs: Any) -> Steerer:
-    """Build a steerer by method name: ``"swfc"``, ``"sttp"``, ``"stmp"`` or ``"ablate"``.
+def _number(value: float | None) -> float:
+    """A resolved rule number that the rule's ``_resolve`` set (``None`` is a bug there)."""
+    if value is None:
+        raise SteeringConfigError("A rule number was not resolved; the rule's _resolve must set it.")
+    return float(value)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "METHODS":  # the old name of the rule table: {name: rule class}
+        return {cls.method: cls for cls in registry.rules()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_steerer(method: str, direction: TraitDirection | Sequence[TraitDirection],
+                 alpha: float = 1.0, **kwargs: Any) -> Steerer:
+    """Build a steerer by rule name (see :mod:`lensteer.steering.registry`): ``"swfc"``,
+    ``"sttp"``, ``"stmp"``, ``"ablate"``, or any rule registered since.
 
     >>> make_steerer("nope", None)
     Traceback (most recent call last):
     ...
     lensteer.steering.steerers.SteeringConfigError: Unknown steering method 'nope': choose from swfc, sttp, stmp, ablate.
     """
-    key = str(method).lower()
-    if key == "ablation":
-        key = "ablate"
-    if key not in METHODS:
+    try:
+        cls = registry.get_rule(method)
+    except KeyError:
         raise SteeringConfigError(
-            f"Unknown steering method {method!r}: choose from {', '.join(METHODS)}."
-        )
-    return METHODS[key](direction, alpha, **kwargs)
+            f"Unknown steering method {method!r}: choose from {', '.join(registry.rule_names())}."
+        ) from None
+    return cls(direction, alpha, **kwargs)
 
 
 class SteerHook:
     """One steerer at one hook point, callable as a TransformerLens hook ``fn(tensor, hook)``
-    and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path)."""
+    and, through :meth:`on_tensor`, as the body of a torch module hook (the fast path). It
+    satisfies :class:`lensteer.runtime.SteeringHook`, which is how generation finds it on a
+    model; positions come from the run-time seam (:mod:`lensteer.steering.positions`).
+
+    ``rows``: the inputs (``BatchContext.indices``; batch rows when undeclared) it acts on —
+    per-row steering; other rows pass through bit-identical. ``None``: every row.
+    """
 
     lensteer_steering = True  # lets lensteer tell its own hooks from a user's
 
-    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Any = None) -> None:
+    def __init__(self, steerer: Steerer, rule: LayerRule, telemetry: Telemetry | None = None, *,
+                 rows: Collection[int] | None = None) -> None:
         self.steerer = steerer
         self.rule = rule
         self.telemetry = telemetry
+        self.rows = None if rows is None else frozenset(int(r) for r in rows)
         self.tracker = PositionTracker()
+        self._warned = False
+
+    @property
+    def layer(self) -> int:
+        return self.rule.layer
+
+    @property
+    def point(self) -> str:
+        return self.rule.point
 
     def __call__(self, activation: Tensor, hook: Any = None) -> Tensor:
         return self.on_tensor(activation)
@@ -449,10 +537,38 @@ class SteerHook:
 
             self.rule = replace(self.rule, v_hat=self.rule.v_hat.to(h.device))
         call = self.tracker.step(h.shape[0], h.shape[1], h.device)
-        out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
+        if not call.declared and self.steerer.positions != "all":
+            self._undeclared_warning()
+        mine = None
+        if self.rows is not None:
+            mine = [r for r, seq in enumerate(call.sequences()) if seq in self.rows]
+            if not mine:
+                return h
+            if len(mine) == h.shape[0]:
+                mine = None
+        if mine is None:
+            out = self.steerer._rule(h, self.rule, call.select(self.steerer.positions))
+            result = out.h
+        else:  # per-row steering: run the rule on this hook's rows only
+            call = call.take(mine)
+            index = torch.tensor(mine, device=h.device)
+            out = self.steerer._rule(h[index], self.rule, call.select(self.steerer.positions))
+            result = h.index_copy(0, index, out.h)
         if self.telemetry is not None:
             self.telemetry.record(self.steerer, self.rule, call, out)
-        return out.h
+        return result
+
+    def _undeclared_warning(self) -> None:
+        if not self._warned:
+            self._warned = True
+            warn_caller(
+                f"A steerer with positions={self.steerer.positions!r} ran on a forward call whose "
+                "positions nobody declared (outside lensteer.generate): the call is taken as one "
+                "whole prompt. Wrap the call in `with lensteer.runtime.positions(prompt_mask=..., "
+                "response_start=...)` to say which tokens are the response."
+            )
 
     def __repr__(self) -> str:
-        return f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, {self.rule.point})"
+        rows = "" if self.rows is None else f", rows={sorted(self.rows)}"
+        return (f"SteerHook({type(self.steerer).__name__}, layer={self.rule.layer}, "
+                f"{self.rule.point}{rows})")

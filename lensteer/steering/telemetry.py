@@ -39,16 +39,36 @@ The HTML token strip has one span per response token:
 """
 from __future__ import annotations
 
+import contextlib
 import html
-import warnings
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Protocol
 
 import torch
 
-from ..generation import add_batch_end_listener, remove_batch_end_listener
+from .. import runtime
+from ..errors import warn_caller
+from ..generation import Generation
 from .positions import CallInfo
 from .rules import RuleOutput
+
+
+class RecordedSteerer(Protocol):
+    """What telemetry reads of a steerer (its rule's name)."""
+
+    method: ClassVar[str]
+
+
+class RecordedSite(Protocol):
+    """What telemetry reads of a resolved rule: where it acts."""
+
+    @property
+    def layer(self) -> int: ...
+
+    @property
+    def point(self) -> str: ...
+
 
 _FIELDS = ("sequence", "batch", "row", "step", "position", "layer", "rho_before", "rho_after", "gated")
 
@@ -67,35 +87,37 @@ class Telemetry:
         self.max_tokens = int(max_tokens)
         self._chunks: list[dict[str, Any]] = []
         self._pending: dict[int, list[dict[str, Any]]] = defaultdict(list)  # by id(ctx)
+        self._contexts: dict[int, runtime.BatchContext] = {}  # keeps each pending ctx (and id) alive
         self._stored = 0
         self.truncated = False
         # (method, layer, phase) -> [tokens, gated, sum|Δρ| over gated, sum|Δρ| over all]
         self._totals: dict[tuple[str, int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0, 0.0])
-        self._listening = False
+        # the same per input sequence: (sequence, method, layer, phase) -> [...]
+        self._by_sequence: dict[tuple[int, str, int, str], list[float]] = defaultdict(
+            lambda: [0, 0, 0.0, 0.0])
 
     # ------------------------------------------------------------------ recording
-    def start(self) -> None:
-        if not self._listening:
-            add_batch_end_listener(self._batch_end)
-            self._listening = True
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Telemetry]:
+        """Hear the end of every batch generated inside the block (so tokens fed after a row
+        finished are dropped), then commit what is pending. ``lensteer.steer`` opens it; the
+        callback is scoped to the block (:func:`lensteer.runtime.on_batch_end`)."""
+        try:
+            with runtime.on_batch_end(self._batch_end):
+                yield self
+        finally:
+            self.flush()
 
-    def stop(self) -> None:
-        if self._listening:
-            remove_batch_end_listener(self._batch_end)
-            self._listening = False
-        self.flush()
-
-    def record(self, steerer: Any, rule: Any, call: CallInfo, out: RuleOutput) -> None:
+    def record(self, steerer: RecordedSteerer, rule: RecordedSite, call: CallInfo,
+               out: RuleOutput) -> None:
         """Store one hook call (its new, real tokens only)."""
         sl = slice(call.new_from, None)
         valid = call.valid[:, sl]
         rows, cols = valid.nonzero(as_tuple=True)
         positions = call.unpadded_positions()[:, sl]
-        batch_rows = rows.cpu()
-        if call.ctx is not None and getattr(call.ctx, "indices", None) is not None:
-            sequence = torch.tensor(call.ctx.indices, dtype=torch.long)[batch_rows]
-        else:
-            sequence = batch_rows
+        local_rows = rows.cpu()
+        batch_rows = torch.tensor(call.row_ids, dtype=torch.long)[local_rows]
+        sequence = torch.tensor(call.sequences(), dtype=torch.long)[local_rows]
         chunk = {
             "steerer": steerer.method,
             "layer": rule.layer,
@@ -111,13 +133,15 @@ class Telemetry:
             "gated": out.gated[:, sl][rows, cols].cpu(),
         }
         if call.ctx is not None:
+            self._contexts[id(call.ctx)] = call.ctx
             self._pending[id(call.ctx)].append(chunk)
         else:
             self._commit(chunk)
 
-    def _batch_end(self, ctx: Any, lengths: Sequence[int]) -> None:
+    def _batch_end(self, ctx: runtime.BatchContext, lengths: Sequence[int]) -> None:
         """Called by ``generate`` after each batch with each row's prompt+response length."""
         limits = torch.tensor(list(lengths), dtype=torch.long)
+        self._contexts.pop(id(ctx), None)
         for chunk in self._pending.pop(id(ctx), []):
             keep = chunk["position"] < limits[chunk["row"]]
             self._commit({k: v[keep] if isinstance(v, torch.Tensor) else v for k, v in chunk.items()})
@@ -128,6 +152,7 @@ class Telemetry:
             for chunk in chunks:
                 self._commit(chunk)
         self._pending.clear()
+        self._contexts.clear()
 
     def _commit(self, chunk: dict[str, Any]) -> None:
         n = int(chunk["position"].numel())
@@ -143,6 +168,7 @@ class Telemetry:
                 t[1] += int(gated.sum())
                 t[2] += float(delta[gated].sum())
                 t[3] += float(delta[sel].sum())
+                self._add_by_sequence(chunk, phase, sel, gated, delta)
         room = self.max_tokens - self._stored
         if room <= 0:
             self._truncate_warning()
@@ -154,13 +180,25 @@ class Telemetry:
         self._chunks.append(chunk)
         self._stored += n
 
+    def _add_by_sequence(self, chunk: dict[str, Any], phase: str, sel: torch.Tensor,
+                         gated: torch.Tensor, delta: torch.Tensor) -> None:
+        seqs, inverse = torch.unique(chunk["sequence"][sel], return_inverse=True)
+        d, g = delta[sel].double(), gated[sel].double()
+        n = torch.bincount(inverse, minlength=len(seqs))
+        counts = (n, torch.bincount(inverse, weights=g, minlength=len(seqs)),
+                  torch.bincount(inverse, weights=d * g, minlength=len(seqs)),
+                  torch.bincount(inverse, weights=d, minlength=len(seqs)))
+        for k, seq in enumerate(seqs.tolist()):
+            t = self._by_sequence[(seq, chunk["steerer"], chunk["layer"], phase)]
+            for j in range(4):
+                t[j] += counts[j][k].item()
+
     def _truncate_warning(self) -> None:
         if not self.truncated:
             self.truncated = True
-            warnings.warn(
+            warn_caller(
                 f"Telemetry keeps at most {self.max_tokens} token records; later tokens are only "
-                "counted in the summaries. Raise max_tokens to keep more.",
-                stacklevel=4,
+                "counted in the summaries. Raise max_tokens to keep more."
             )
 
     # ------------------------------------------------------------------ reading
@@ -196,13 +234,20 @@ class Telemetry:
             raise ImportError("to_frame needs pandas; use records() for plain dicts.") from error
         return pd.DataFrame(self.records())
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self, *, by_sequence: bool = False) -> list[dict[str, Any]]:
         """Per steerer, layer and phase: tokens, gated tokens, gate rate, mean |Δρ| of gated
-        tokens, and the mean L2 size of the intervention per token (= mean |Δρ|, v̂ is unit)."""
+        tokens, and the mean L2 size of the intervention per token (= mean |Δρ|, v̂ is unit).
+
+        ``by_sequence``: the same per input sequence (a ``sequence`` key first) — what each
+        row of a per-row steered batch (``lensteer.steer(model, rows=...)``) got.
+        """
         self.flush()
         rows = []
-        for (method, layer, phase), (n, g, dg, da) in sorted(self._totals.items()):
+        totals: dict[Any, list[float]] = self._by_sequence if by_sequence else self._totals
+        for key, (n, g, dg, da) in sorted(totals.items()):
+            method, layer, phase = key[-3:]
             rows.append({
+                **({"sequence": key[0]} if by_sequence else {}),
                 "steerer": method,
                 "layer": layer,
                 "phase": phase,
@@ -228,7 +273,7 @@ class Telemetry:
 
     # ------------------------------------------------------------------ token strips
     def token_rows(
-        self, generation: Any, tokenizer: Any, *, layer: int | None = None, sequence: int = 0,
+        self, generation: Generation, tokenizer: Any, *, layer: int | None = None, sequence: int = 0,
         include_prompt: bool = False,
     ) -> list[dict[str, Any]]:
         """The response's tokens (optionally the prompt's too) with ρ before/after and gate."""
@@ -252,7 +297,7 @@ class Telemetry:
             })
         return out
 
-    def strip_html(self, generation: Any, tokenizer: Any, **kwargs: Any) -> str:
+    def strip_html(self, generation: Generation, tokenizer: Any, **kwargs: Any) -> str:
         """The token strip as HTML: background = ρ before steering (blue high, red low), gated
         tokens underlined in bold, ρ before → after in each token's tooltip."""
         rows = self.token_rows(generation, tokenizer, **kwargs)
@@ -272,7 +317,7 @@ class Telemetry:
                          f'padding:1px;margin:0 1px">{text}</span>')
         return ('<div style="font-family:monospace;line-height:1.9">' + "".join(spans) + "</div>")
 
-    def strip_figure(self, generation: Any, tokenizer: Any, *, per_line: int = 16, **kwargs: Any) -> Any:
+    def strip_figure(self, generation: Generation, tokenizer: Any, *, per_line: int = 16, **kwargs: Any) -> Any:
         """The token strip as a matplotlib figure (colour = ρ before; gated tokens boxed)."""
         import matplotlib.pyplot as plt
 

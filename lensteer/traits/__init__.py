@@ -68,7 +68,7 @@ class Trait:
         return {"format_version": FORMAT_VERSION, **data}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<dict>") -> "Trait":
+    def from_dict(cls, data: Any, source: str = "<dict>") -> Trait:
         """Validate and build; every error names the field and ``source``."""
         return _parse(data, source)
 

@@ -78,7 +78,7 @@ def build_organism_traits() -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     from ..io import write_json
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write lensteer/traits/data/organism_*.json")
     args = parser.parse_args(argv)
     for name, data in build_organism_traits().items():
