@@ -534,7 +534,7 @@ def test_undeclared_forward_calls_are_one_whole_prompt_each(clean):
     torch.testing.assert_close(declared[:, :3], plain[:, :3])
 
 
-def test_raw_steering_hooks_outside_steer_are_found_on_the_model(clean):
+def test_raw_steering_hooks_outside_steer_are_found_by_the_fast_path(clean):
     # generation reads the hooks on the model, not a registry of steer blocks: lensteer's own
     # steering hooks registered by hand take the fast path too, with the same tokens
     model = clean
