@@ -24,7 +24,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -163,9 +162,9 @@ def _smollm2_dir() -> Path:
     gguf = _smollm2_gguf()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
+    from .io import publish_dir
+
+    with publish_dir(target) as tmp:  # a reader sees all of it or nothing
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32
@@ -177,13 +176,6 @@ def _smollm2_dir() -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "lensteer.json").write_text(json.dumps({"converted_from": str(gguf)}))
-        try:
-            os.rename(tmp, target)  # atomic: a reader sees all of it or nothing
-        except OSError:  # another process won the race; its copy is complete
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

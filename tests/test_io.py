@@ -54,3 +54,23 @@ def test_failed_write_leaves_nothing(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_publish_dir_honours_the_umask_keeps_the_first_copy_and_leaves_nothing_on_failure(tmp_path):
+    from lensteer.io import publish_dir
+
+    old = os.umask(0o027)
+    try:
+        with publish_dir(tmp_path / "cache") as tmp:
+            (tmp / "a").write_text("first")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "cache").st_mode & 0o777 == 0o750  # not mkdtemp's 0700
+    with publish_dir(tmp_path / "cache") as tmp:  # a racing second writer: its copy is dropped
+        (tmp / "a").write_text("second")
+    assert (tmp_path / "cache" / "a").read_text() == "first"
+    with pytest.raises(RuntimeError):
+        with publish_dir(tmp_path / "other") as tmp:
+            (tmp / "half").write_text("x")
+            raise RuntimeError("conversion failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]

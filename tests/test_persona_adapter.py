@@ -84,3 +84,23 @@ def test_corrupt_adapter_file_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a safetensors file")
     with pytest.raises(AdapterError, match="Cannot read the adapter"):
         load_adapter(path)
+
+
+def test_write_merged_builds_a_loadable_checkpoint_folder(tmp_path):
+    from safetensors.torch import load_file
+
+    from lensteer.persona.adapter import write_merged
+
+    base = _tiny_llama()
+    base.save_pretrained(tmp_path / "base")
+    state = load_file(str(tmp_path / "base" / "model.safetensors"))
+    _, factors, scaling = _random_lora(_tiny_llama())
+    save_adapter(tmp_path / "a.safetensors", factors,
+                 {"scaling": scaling, "base_model": "tiny",
+                  "base_hash": base_hash(state, [f"{m}.weight" for m in factors])})
+    target = write_merged(tmp_path / "base", tmp_path / "a.safetensors", tmp_path / "merged", "tiny")
+    assert (target / "config.json").exists()
+    merged = load_file(str(target / "model.safetensors"))
+    expected = merge_into(state, load_adapter(tmp_path / "a.safetensors"), "tiny")
+    assert all(torch.equal(merged[k], expected[k]) for k in expected)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from safetensors import SafetensorError
 from torch import Tensor
 
 from ..errors import LensteerError
-from ..io import current_umask, load_tensors, save_tensors
+from ..io import load_tensors, publish_dir, save_tensors
 
 FORMAT = "lensteer-lora-1"
 
@@ -165,9 +164,7 @@ def write_merged(
     base, target = Path(base_dir), Path(target)
     adapter = load_adapter(adapter_path)
     merged = merge_into(load_file(str(base / "model.safetensors")), adapter, base_name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with publish_dir(target) as tmp:
         for item in base.iterdir():
             if item.is_file() and item.name not in ("model.safetensors", "lensteer.json"):
                 shutil.copy2(item, tmp / item.name)
@@ -176,13 +173,5 @@ def write_merged(
         (tmp / "lensteer.json").write_text(json.dumps(
             {"base": str(base), "adapter": str(adapter_path), "merged": "W + scaling * B @ A"}
         ))
-        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
-        try:
-            os.rename(tmp, target)
-        except OSError:  # another process won the race; its copy is complete
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 

@@ -157,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from ..errors import LensteerError
     from ..models import _persona_adapter, load_model
 
+    if args.threads < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--threads and --limit must be at least 1")
     torch.set_num_threads(args.threads)
     started = time.time()
-    meta = load_adapter(_persona_adapter()).meta
+    try:  # the bundled adapter and its record, before any model loads
+        meta = load_adapter(_persona_adapter()).meta
+    except LensteerError as error:
+        parser.exit(2, f"lensteer: error: {error}\n")
     data = held_out(meta)
     base_model = load_model("smollm2-135m-instruct")
     base = measure(base_model, data, limit=args.limit)

@@ -30,7 +30,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,6 @@ class Splits:
     held_messages: list[D.DistressMessage]
     train_instructions: list[str]
     held_instructions: list[str]
-    screened_out: list[str] = field(default_factory=list)
 
 
 def make_splits(config: TrainConfig) -> Splits:

@@ -118,7 +118,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out = check_out_file(args.out, "--out") if llamacpp else check_out(args.out, "export")
     steerer = load_steerer(args.spec)
     # refuses rules, sites and positions the format cannot serve, before writing anything
-    control_vectors(steerer) if llamacpp else vllm_payloads(steerer)
+    check_format = control_vectors if llamacpp else vllm_payloads
+    check_format(steerer)
     identity = dict(steerer.directions[0].model)
     model = None
     if not args.no_verify:

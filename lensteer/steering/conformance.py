@@ -78,7 +78,7 @@ def apply_vllm_payload(h: Tensor, payload: dict[str, Any]) -> Tensor:
     else:
         new = rho + float(payload["coefficient"]) * (2 * m - 2 * rho)
         cap = float(payload["cap"])
-        new = torch.minimum(new, torch.tensor(cap)) if positive else torch.maximum(new, torch.tensor(cap))
+        new = new.clamp(max=cap) if positive else new.clamp(min=cap)
     moved = x + ((new - rho) * gated).unsqueeze(-1) * v
     return torch.where(gated.unsqueeze(-1), moved.to(h.dtype), h)
 
