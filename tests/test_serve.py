@@ -210,6 +210,49 @@ def test_batched_equals_solo_with_mixed_rows(client, served):
                 assert la["projections"] == pytest.approx(lb["projections"], abs=1e-4)
 
 
+def test_seeded_samples_run_alone_and_reproduce(client, served, local):
+    """A sampled request with a seed answers what lensteer.generate gives with that seed, also
+    when sent together with others (it runs alone)."""
+    convs = [_conv(q) for q in QUESTIONS]
+    settings = dict(temperature=1.5, top_p=0.95)
+    refs = [lensteer.generate(local, [c], max_new_tokens=16, seed=7 + i, **settings)[0].text
+            for i, c in enumerate(convs)]
+    assert len(set(refs)) > 1
+    out: list = [None] * len(convs)
+    barrier = threading.Barrier(len(convs))
+
+    def one(i):
+        barrier.wait()
+        out[i] = _ask(client, convs[i], seed=7 + i, **settings).choices[0].message.content
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(convs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert out == refs
+
+
+def test_step_callback_ends_a_row_early_and_leaves_the_others(local):
+    """lensteer.runtime.on_step on the fast path: the row ended after its 2nd token keeps
+    exactly its first 2 tokens; the other row is what it is alone."""
+    convs = [_conv(QUESTIONS[0], None), _conv("Tell me a long story.", None)]
+    alone = [lensteer.generate(local, [c], greedy=True, max_new_tokens=12, path="fast")[0]
+             for c in convs]
+    seen: list[list[int]] = []
+
+    def on_step(ctx, tokens):
+        seen.append(tokens.tolist())
+        return [r for r in range(len(tokens)) if ctx.sequence(r) == 0 and len(seen) == 2]
+
+    with lensteer.runtime.on_step(on_step):
+        both = lensteer.generate(local, convs, greedy=True, max_new_tokens=12, path="fast")
+    assert both[0].response_ids == alone[0].response_ids[:2]  # then padded as if it had ended
+    assert both[1].response_ids == alone[1].response_ids
+    # the batch ended with the other row: before the 8 steps row 0 would have taken
+    assert len(seen) == len(alone[1].response_ids) + alone[1].finished < len(alone[0].response_ids) + 1
+
+
 # ---------------------------------------------------------------------- monitor
 def test_monitor_agrees_with_local_telemetry(client, local, artifacts):
     sttp = load_steerer(artifacts / "honesty_sttp.safetensors", model=local)
@@ -386,3 +429,57 @@ def test_cli_help_and_bad_folder(capsys, monkeypatch, tmp_path):
     assert main(["serve", "--artifacts", str(tmp_path)]) == 2
     assert "holds no .safetensors" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
+
+
+# ---------------------------------------------------------------------- the docs page
+@pytest.mark.slow
+def test_serve_page(tmp_path):
+    """docs/serve.md as a reader runs it, on the organism: the server starts, curl and the
+    openai client get the lie, the steered truth, the monitor's alarm and a 400, and `kill`
+    shuts it down gracefully."""
+    import os
+    import signal
+    import socket
+    import time
+
+    from test_howtos import run_page
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    pid_file = tmp_path / "server.pid"
+    try:
+        py1, models, curl, bad, py2, _ = run_page("docs/serve.md", tmp_path, subs=[
+            ("smollm2-135m-instruct", "organism"),
+            ("layer = 12", "layer = 3"),
+            ("max_scenarios=16", "max_scenarios=6"),
+            ("8000", port),
+            ("lensteer serve --model",
+             '"$LENSTEER_TEST_PYTHON" -m lensteer.cli serve --threads 1 --model'),
+        ])
+        pid = int(pid_file.read_text())
+        for _ in range(300):  # the page's kill: a graceful exit
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not stop after kill")
+    finally:
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert json.loads(models)["data"][0]["id"] == "organism"
+    assert curl.splitlines()[0] == "the capital of france is paris."
+    assert json.loads(bad)["error"]["message"].startswith("Unknown steering artifact 'nope'")
+    lines = py2.splitlines()
+    assert lines[0] == "unsteered: the capital of france is santiago."
+    assert lines[1] == "steered:   the capital of france is paris."
+    assert lines[2].startswith("alarm: True first token across the boundary: ")
+    assert any(line.endswith("<- wrong side") for line in lines[3:])
+    assert lines[-1] == "streamed:  the capital of france is paris."
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "Application shutdown complete" in log
