@@ -123,7 +123,8 @@ def create_app(state: ServeState, *, close_timeout: float = 30.0) -> Any:
         queue: asyncio.Queue[Event] = asyncio.Queue()
 
         def emit(event: Event) -> None:  # called from the worker thread
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, event)
 
         try:
             parsed = parse_chat(body, served=state.model_id)

@@ -42,7 +42,8 @@ def add_parser(sub: Any) -> None:
                    help="folder of steering specs (.safetensors from `lensteer steer "
                         "--save-spec`); a request names one by its file stem")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=_port, default=8000, help="port to listen on (0: any free one)")
+    p.add_argument("--port", type=_port, default=8000,
+                   help="port to listen on (0: any free one; uvicorn's log line says which)")
     p.add_argument("--model-id", default=None,
                    help="the model id clients send (default: the model's name)")
     p.add_argument("--max-batch", type=positive_int, default=16,
@@ -50,7 +51,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-wait-ms", type=_positive_float, default=5.0,
                    help="how long the first waiting request waits for others to join its batch")
     p.add_argument("--max-tokens", type=positive_int, default=256,
-                   help="the largest max_tokens a request may ask for (and the default)")
+                   help="the largest max_tokens a request may ask for; also what a request "
+                        "that sets none gets")
     p.add_argument("--max-alpha", type=_positive_float, default=100.0,
                    help="the largest α a request may set")
     p.add_argument("--graceful-s", type=_positive_float, default=30.0,
