@@ -310,6 +310,9 @@ def test_bad_requests_get_4xx_and_the_server_goes_on(client, served):
         assert error.status_code == status, (kw, error)
         assert words in error.body["message"], (words, error.body)
         assert error.body["type"] == "invalid_request_error"
+    listed = {a["name"]: a for a in httpx.get(served.url + "/v1/artifacts", timeout=30).json()["data"]}
+    assert listed["honesty_sttp"]["usable"] and listed["honesty_sttp"]["method"] == "sttp"
+    assert not listed["other_model"]["usable"] and "someone-else" in listed["other_model"]["problem"]
     raw = httpx.post(served.url + "/v1/chat/completions", content=b"{not json", timeout=30)
     assert raw.status_code == 400 and "not valid JSON" in raw.json()["error"]["message"]
     assert _ask(client, conv).choices[0].message.content  # still serving
