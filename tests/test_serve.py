@@ -353,26 +353,40 @@ def test_disconnect_mid_stream_frees_the_row(served):
     assert _hooks_on(served.state.model) == 0
 
 
-def test_graceful_shutdown_finishes_in_flight_requests(artifacts):
+@pytest.mark.parametrize("graceful_s, max_tokens, finish", [(60, 500, "length"),
+                                                             (0.5, 900, "cancelled")])
+def test_graceful_shutdown(artifacts, graceful_s, max_tokens, finish):
+    """Shutting down mid-stream: within the grace period the response is finished; after it,
+    the server ends the response itself (last chunk, finish reason "cancelled", [DONE])."""
     model = lensteer.load_model("organism")
     server = ServerThread(model, artifacts=artifacts, max_tokens=900, lifetime=LIFETIME,
-                          graceful_s=60).start()
+                          graceful_s=graceful_s).start()
     chunks: list[str] = []
     try:
         body = {"model": "organism", "messages": _conv("Tell me a long story."),
-                "temperature": 0, "max_tokens": 500, "stream": True, "steering": "babble",
+                "temperature": 0, "max_tokens": max_tokens, "stream": True, "steering": "babble",
                 "stream_options": {"include_usage": True}}
         with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=60) as r:
             for line in r.iter_lines():
                 if not chunks:
                     server.stop_soon()  # shut down while the response is being written
                 chunks.append(line)
+        refused = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=5)
+    except httpx.ConnectError:
+        refused = None
     finally:
         assert server.stop(timeout=60)  # the thread ended
+    assert refused is None or refused.status_code == 503
     events = [json.loads(c[6:]) for c in chunks if c.startswith("data: {")]
-    assert chunks[-2:] == ["data: [DONE]", ""] or chunks[-1] == "data: [DONE]"
-    assert events[-1]["usage"]["completion_tokens"] == 500  # finished, not cut
-    assert [e["choices"][0]["finish_reason"] for e in events if e["choices"]][-1] == "length"
+    assert [c for c in chunks if c][-1] == "data: [DONE]"
+    tokens = events[-1]["usage"]["completion_tokens"]
+    assert [e["choices"][0]["finish_reason"] for e in events if e["choices"]][-1] == finish
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+    assert len(model.tokenizer(text, add_special_tokens=False)["input_ids"]) > 0
+    if finish == "length":
+        assert tokens == max_tokens  # finished, not cut
+    else:
+        assert 0 < tokens < max_tokens  # ended by the server, cleanly
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/v1/models", timeout=5)
     assert _hooks_on(model) == 0

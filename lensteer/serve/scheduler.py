@@ -181,6 +181,20 @@ class Scheduler:
                 self._cond.wait(left)
         return True
 
+    def stop_taking(self) -> None:
+        """Refuse new jobs from now on (:meth:`submit` raises); those already in go on."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+
+    def end_all(self) -> None:
+        """End every waiting and running job now (at the next decoding step), as if its client
+        had gone: each gets its text so far with finish reason ``"cancelled"``."""
+        with self._cond:
+            for job in [*self._waiting, *self._running]:
+                job.cancel()
+            self._cond.notify_all()
+
     def close(self, timeout: float = 30.0, *, cancel: bool = False) -> None:
         """Stop taking jobs, finish those waiting and running (``cancel``: end them at the next
         step), and stop the worker within ``timeout`` seconds."""

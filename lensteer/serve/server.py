@@ -10,11 +10,14 @@ thread with a bounded lifetime (tests, benchmarks, notebooks).
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
 import time
 from typing import Any
+
+import uvicorn
 
 from ..models import model_info
 from ..protocols import LensModel
@@ -33,16 +36,33 @@ def build_state(model: LensModel, *, artifacts: str | os.PathLike | None = None,
     return ServeState(model, name, store, scheduler, max_tokens=max_tokens)
 
 
-def uvicorn_server(state: ServeState, *, host: str = "127.0.0.1", port: int = 8000,
-                   graceful_s: float = 30.0, log_level: str = "warning") -> Any:
-    """A ``uvicorn.Server`` for the app; on shutdown in-flight requests get ``graceful_s``
-    seconds to finish."""
-    import uvicorn
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, whose shutdown lets in-flight requests run for ``graceful_s`` seconds
+    and then ends them itself (:meth:`Scheduler.end_all`): each gets its last chunk (or its
+    body) with ``finish_reason`` ``"cancelled"`` and the text so far, instead of a cut
+    connection."""
 
-    config = uvicorn.Config(create_app(state, close_timeout=graceful_s), host=host, port=port,
-                            log_level=log_level, timeout_graceful_shutdown=int(graceful_s),
+    def __init__(self, config: uvicorn.Config, state: ServeState, graceful_s: float) -> None:
+        super().__init__(config)
+        self.state, self.graceful_s = state, float(graceful_s)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.state.scheduler.stop_taking()
+        end = asyncio.get_running_loop().call_later(self.graceful_s, self.state.scheduler.end_all)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            end.cancel()
+
+
+def uvicorn_server(state: ServeState, *, host: str = "127.0.0.1", port: int = 8000,
+                   graceful_s: float = 30.0, log_level: str = "warning") -> GracefulServer:
+    """A uvicorn server for the app; on shutdown in-flight requests get ``graceful_s`` seconds
+    to finish, then are ended (:class:`GracefulServer`)."""
+    config = uvicorn.Config(create_app(state, close_timeout=10.0), host=host, port=port,
+                            log_level=log_level, timeout_graceful_shutdown=int(graceful_s) + 10,
                             lifespan="on")
-    return uvicorn.Server(config)
+    return GracefulServer(config, state, graceful_s)
 
 
 class ServerThread:
