@@ -36,7 +36,8 @@ def make_artifacts(model, folder: Path, layer: int) -> None:
                                    folder / "honesty_sttp.safetensors", model=model)
 
 
-async def load(url: str, clients: int, requests: int, max_tokens: int) -> tuple[list[float], int]:
+async def load(url: str, model_id: str, clients: int, requests: int,
+               max_tokens: int) -> tuple[list[float], int]:
     import openai
 
     client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=600)
@@ -67,7 +68,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    global model_id
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="organism")
     parser.add_argument("--layer", type=int, default=3, help="layer of the honesty direction")
@@ -87,10 +87,10 @@ def main() -> None:
         for name, batch in (("batched", args.max_batch), ("sequential", 1)):
             with ServerThread(model, artifacts=folder, max_batch=batch, wait_ms=5,
                               lifetime=1800) as server:
-                asyncio.run(load(server.url, 2, 1, 4))  # warm up
+                asyncio.run(load(server.url, model_id, 2, 1, 4))  # warm up
                 cpu, wall = time.process_time(), time.perf_counter()
                 latencies, tokens = asyncio.run(
-                    load(server.url, args.clients, args.requests, args.max_tokens))
+                    load(server.url, model_id, args.clients, args.requests, args.max_tokens))
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 stats = server.state.scheduler.stats
             rows[name].append((wall, cpu, tokens, latencies))
@@ -106,8 +106,6 @@ def main() -> None:
           f"p50 latency {percentile(b[3], 50):.3f} s vs {percentile(s[3], 50):.3f} s, "
           f"p95 {percentile(b[3], 95):.3f} s vs {percentile(s[3], 95):.3f} s")
 
-
-model_id = "organism"
 
 if __name__ == "__main__":
     main()

@@ -164,6 +164,27 @@ def test_stop_sequences_and_max_tokens(client, local):
 
 
 # ---------------------------------------------------------------------- batching
+def test_transformerlens_path_serves_the_same(client, monkeypatch):
+    """A model generate cannot put on the fast path (no step reports): the answer, streamed or
+    not, is the same; the stream's chunks then all come at the end of the batch."""
+    conv = _conv(QUESTIONS[0])
+    fast = _ask(client, conv, steering="honesty_sttp", stop="paris")
+    real = scheduler_module.generate
+    paths = []
+
+    def on_tl(*args, **kwargs):
+        paths.append("tl")
+        return real(*args, path="tl", **kwargs)
+
+    monkeypatch.setattr(scheduler_module, "generate", on_tl)
+    tl = _ask(client, conv, steering="honesty_sttp", stop="paris")
+    chunks = [c.choices[0].delta.content for c in
+              _ask(client, conv, steering="honesty_sttp", stop="paris", stream=True)
+              if c.choices and c.choices[0].delta.content]
+    assert paths == ["tl", "tl"]
+    assert _body(tl)[:3] == _body(fast)[:3] and "".join(chunks) == fast.choices[0].message.content
+
+
 def _mixed_requests():
     kinds = [None, "honesty_sttp", {"artifact": "honesty_sttp", "alpha": 4},
              {"artifact": "honesty_swfc", "positions": "response"}, ["honesty_sttp", "honesty_swfc"]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -43,6 +44,9 @@ class ServeState:
         self.model, self.model_id, self.artifacts = model, model_id, artifacts
         self.scheduler, self.max_tokens = scheduler, int(max_tokens)
         self.n_ctx = getattr(getattr(model, "cfg", None), "n_ctx", None)
+        # the front end counts prompt tokens with its own copy: the worker thread uses the
+        # model's tokenizer at the same time
+        self.tokenizer = copy.deepcopy(model.tokenizer)
 
     def job(self, request: ChatRequest, emit: Any) -> Job:
         """Turn a checked request into a job (artifacts resolved, tokens counted) or raise
@@ -51,7 +55,7 @@ class ServeState:
                     for s in request.steering]
         monitor = None if request.monitor is None else self.artifacts.monitor(request.monitor)
         try:
-            prompt_ids = format_chat(self.model.tokenizer, request.messages).input_ids
+            prompt_ids = format_chat(self.tokenizer, request.messages).input_ids
         except LensteerError as error:
             raise RequestError(f"messages cannot be formatted: {error}", param="messages") from None
         max_tokens = request.max_tokens

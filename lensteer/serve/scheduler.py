@@ -13,7 +13,7 @@ jobs may share a batch:
 * sampled jobs without a seed batch with jobs of the same temperature and top-p.
 
 Tokens reach each job as they are decoded (:func:`lensteer.runtime.on_step`, on the fast
-path; on the TransformerLens path the whole response arrives at the end of its batch). A job
+path; on the TransformerLens path all of a response's pieces come at the end of its batch). A job
 whose client went away (:meth:`Job.cancel`) is ended at the next step and its row padded; a
 batch ends when all its rows have ended. The steering hooks live for one ``generate`` call:
 none is on the model between batches, also when a batch fails.
