@@ -521,3 +521,37 @@ def test_serve_page(tmp_path):
     assert lines[-1] == "streamed:  the capital of france is paris."
     log = (tmp_path / "server.log").read_text()
     assert "Traceback" not in log and "Application shutdown complete" in log
+
+
+def test_serves_another_architecture(tiny_dirs):
+    """A local Hugging Face directory (tiny Llama with the Llama-3 template and a BOS), no
+    artifacts: concurrent greedy requests == local generate, and the id is the model's name."""
+    from conftest import BACKEND
+
+    local = lensteer.load_model(tiny_dirs["llama3"], backend=BACKEND)
+    convs = [_conv(q, None) for q in ("Hi there", "What is the capital of france ?",
+                                      "hello there ! how are you today ?")]
+    refs = lensteer.generate(local, convs, greedy=True, max_new_tokens=10)
+    model = lensteer.load_model(tiny_dirs["llama3"], backend=BACKEND)
+    with ServerThread(model, max_batch=8, wait_ms=200, lifetime=LIFETIME) as server:
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="none", max_retries=0,
+                               timeout=60)
+        [model_id] = [m.id for m in client.models.list().data]
+        assert model_id == lensteer.model_info(model).name
+        out: list = [None] * len(convs)
+        barrier = threading.Barrier(len(convs))
+
+        def one(i):
+            barrier.wait()
+            out[i] = _ask(client, convs[i], model=model_id, max_tokens=10)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(convs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert server.state.scheduler.stats.largest_batch > 1
+    for reply, ref in zip(out, refs):
+        assert reply.choices[0].message.content == ref.text
+        assert reply.usage.prompt_tokens == len(ref.prompt_ids)
+        assert reply.usage.completion_tokens == len(ref.response_ids)
