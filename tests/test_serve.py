@@ -374,6 +374,18 @@ def test_disconnect_mid_stream_frees_the_row(served):
     assert _hooks_on(served.state.model) == 0
 
 
+def test_disconnect_while_waiting_for_a_whole_answer_ends_the_row(served):
+    stats = served.state.scheduler.stats
+    cancelled, tokens = stats.cancelled, stats.completion_tokens
+    body = {"model": "organism", "messages": _conv("Tell me a long story."), "temperature": 0,
+            "max_tokens": 900, "steering": "babble"}
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes the connection
+        httpx.post(served.url + "/v1/chat/completions", json=body, timeout=0.3)
+    assert served.state.scheduler.drain(timeout=30)
+    assert stats.cancelled == cancelled + 1
+    assert stats.completion_tokens - tokens < 600  # ended long before its 900 tokens
+
+
 @pytest.mark.parametrize("graceful_s, max_tokens, finish", [(60, 500, "length"),
                                                              (0.5, 900, "cancelled")])
 def test_graceful_shutdown(artifacts, graceful_s, max_tokens, finish):

@@ -154,6 +154,10 @@ def create_app(state: ServeState, *, close_timeout: float = 30.0) -> Any:
     return app
 
 
+#: How often a request waiting for a whole answer checks whether its client is still there.
+DISCONNECT_CHECK_S = 0.25
+
+
 class _Failed(Exception):
     pass
 
@@ -167,15 +171,19 @@ def _close(scheduler: Scheduler, timeout: float) -> None:
 
 async def _result(job: Job, queue: asyncio.Queue[Event], request: Any) -> JobResult | None:
     """Wait for the job's end; cancel it when the client disconnects."""
+    loop = asyncio.get_running_loop()
+    check_at = loop.time() + DISCONNECT_CHECK_S
     try:
         while True:
             try:
-                kind, value = await asyncio.wait_for(queue.get(), timeout=0.5)
+                kind, value = await asyncio.wait_for(queue.get(), timeout=DISCONNECT_CHECK_S)
             except asyncio.TimeoutError:
+                kind, value = "wait", None
+            if loop.time() >= check_at:  # pieces of text keep coming: check on the clock
+                check_at = loop.time() + DISCONNECT_CHECK_S
                 if await request.is_disconnected():
                     job.cancel()
                     return None
-                continue
             if kind == "done":
                 return value
             if kind == "error":
