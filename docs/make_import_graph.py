@@ -40,8 +40,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("locate", ["lensteer.locate", "lensteer.activations", "lensteer.contrastive",
                 "lensteer.plots"]),  # the last three: old import paths of lensteer.locate.*
     ("evaluation", ["lensteer.evaluation"]),
+    ("serving", ["lensteer.serve"]),
     ("apps", ["lensteer", "lensteer.cli", "lensteer.cli_args", "lensteer.cli_locate",
-              "lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli", "lensteer.organism.train",
+              "lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli", "lensteer.serve.cli", "lensteer.organism.train",
               "lensteer.organism.report", "lensteer.persona.train", "lensteer.persona.card"]),
 ]
 

@@ -33,7 +33,8 @@ from .cli_args import (
 from .errors import LensteerError
 
 # Modules that register more subcommands (each defines add_parser(subparsers)).
-_SUBCOMMAND_MODULES: list[str] = ["lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli"]
+_SUBCOMMAND_MODULES: list[str] = ["lensteer.locate.cli", "lensteer.steering.cli", "lensteer.evaluation.cli",
+                                   "lensteer.serve.cli"]
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -44,7 +44,9 @@ __all__ = [
     "end_batch",
     "expect_rows",
     "on_batch_end",
+    "on_step",
     "positions",
+    "step_done",
 ]
 
 
@@ -150,6 +152,48 @@ def end_batch(ctx: BatchContext, lengths: Sequence[int]) -> None:
     """Tell the callbacks of the enclosing :func:`on_batch_end` blocks that ``ctx`` is done."""
     for fn in _LISTENERS.get():
         fn(ctx, lengths)
+
+
+# ------------------------------------------------------------------ per-step callbacks
+#: ``fn(ctx, tokens)``: called after each decoding step with the token each batch row just got
+#: (``tokens[row]``; rows that already finished get the pad id); returns the batch rows to end
+#: early (they are padded from the next step on, as if they had emitted end-of-turn), or None.
+StepListener = Callable[[BatchContext, Tensor], "Collection[int] | None"]
+
+_STEP_LISTENERS: contextvars.ContextVar[tuple[StepListener, ...]] = contextvars.ContextVar(
+    "lensteer_step", default=())
+
+
+@contextlib.contextmanager
+def on_step(fn: StepListener) -> Iterator[None]:
+    """Call ``fn(ctx, tokens)`` after each decoding step of the batches generated inside the
+    block (the fast path's loop reports every step; the TransformerLens path reports none), so a
+    caller can stream tokens as they come and end rows early (``lensteer serve``).
+
+    >>> seen = []
+    >>> with on_step(lambda ctx, tokens: seen.append(tokens.tolist()) or [1]):
+    ...     with positions(prompt_mask=torch.ones(2, 3)) as ctx:
+    ...         stop = step_done(torch.tensor([7, 8]))
+    >>> seen, stop, step_done(torch.tensor([7, 8]))
+    ([[7, 8]], {1}, set())
+    """
+    token = _STEP_LISTENERS.set(_STEP_LISTENERS.get() + (fn,))
+    try:
+        yield
+    finally:
+        _STEP_LISTENERS.reset(token)
+
+
+def step_done(tokens: Tensor) -> set[int]:
+    """Tell the :func:`on_step` callbacks the tokens of one decoding step of the batch declared
+    now; returns the batch rows they want ended (empty when nobody listens)."""
+    listeners, ctx = _STEP_LISTENERS.get(), _BATCH.get()
+    if not listeners or ctx is None:
+        return set()
+    stop: set[int] = set()
+    for fn in listeners:
+        stop.update(int(r) for r in fn(ctx, tokens) or ())
+    return stop
 
 
 # ------------------------------------------------------------------ per-row steering

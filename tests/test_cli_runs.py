@@ -199,7 +199,8 @@ def test_every_command_sets_threads_before_work_and_restores_them(monkeypatch, c
     assert seen == [1, before]
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"models", "chat", "locate", "steer", "export", "evaluate", "demo"}
+    assert set(commands) == {"models", "chat", "locate", "steer", "export", "evaluate", "demo",
+                             "serve"}
     for name, command in commands.items():
         assert command.get_default("threads") == "auto", name
 

@@ -35,6 +35,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from .. import runtime
 from ..protocols import LensModel
 
 #: Hook points that have an exact module equivalent on a Hugging Face decoder.
@@ -165,7 +166,8 @@ def generate_tokens(
 ) -> Int[Tensor, "batch total"]:
     """A lean decoding loop that mirrors ``TransformerBridge.generate`` on a Hugging Face model.
 
-    Returns prompt and generated tokens; rows that finished are filled with ``pad_id``.
+    Returns prompt and generated tokens; rows that finished are filled with ``pad_id``. Each
+    step is reported to the :func:`lensteer.runtime.on_step` callbacks, which may end rows early.
     """
     from transformers import DynamicCache
 
@@ -200,6 +202,9 @@ def generate_tokens(
         sampled = sampled.to(current.device)
         sampled[finished] = pad_id
         finished |= torch.isin(sampled, stops)
+        ended = runtime.step_done(sampled)  # listeners may stream the tokens and end rows early
+        if ended:
+            finished[sorted(ended)] = True
         current = torch.cat([current, sampled.unsqueeze(1)], dim=1)
         if bool(finished.all()):
             break

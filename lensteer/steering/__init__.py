@@ -21,7 +21,7 @@ steerer  layer phase      tokens  gated   rate |Δρ| gated  L2/token
 sttp         3 prompt         21 ...
 sttp         3 response        7 ...
 
-Modules: :mod:`.rules` (the math, pure functions), :mod:`.steerers` (SwFC, StTP, StMP, Ablation),
+Modules: :mod:`.rules` (the math, pure functions), :mod:`.steerers` (SwFC, StTP, StMP, Ablation; Monitor watches without steering),
 :mod:`.registry` (the rules lensteer knows; evaluation, reports and specs iterate over it),
 :mod:`.session` (``steer`` context manager, per-row steering), :mod:`.positions` (which tokens a
 hook call holds, from :mod:`lensteer.runtime`), :mod:`.telemetry`, :mod:`.spec` (artifacts and
@@ -35,6 +35,7 @@ from .spec import ExportTargetError, SpecMismatchError, export_vllm, load_steere
 from .steerers import (
     Ablation,
     LayerRule,
+    Monitor,
     Steerer,
     SteeringConfigError,
     StMP,
@@ -49,6 +50,7 @@ __all__ = [
     "ExportTargetError",
     "FastPathError",
     "LayerRule",
+    "Monitor",
     "Param",
     "RuleOutput",
     "SpecMismatchError",

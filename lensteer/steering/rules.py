@@ -116,3 +116,23 @@ def ablate(
     """Directional ablation: ``h' = h − ρ v̂`` on every masked token."""
     rho = project(h, v_hat)
     return move(h, v_hat, rho, torch.zeros_like(rho), mask)
+
+
+def observe(
+    h: Float[Tensor, "batch pos d_model"],
+    v_hat: Float[Tensor, " d_model"],
+    mask: Bool[Tensor, "batch pos"],
+    *,
+    threshold: float,
+    sign: int = 1,
+) -> RuleOutput:
+    """Monitoring, no steering: ``h`` comes back as it is (the very tensor); ``gated`` marks the
+    tokens on the wrong side of ``threshold`` — those a gated rule would move.
+
+    >>> out = observe(torch.tensor([[[-1.0, 5.0], [3.0, 5.0]]]), torch.tensor([1.0, 0.0]),
+    ...               torch.ones(1, 2, dtype=torch.bool), threshold=0.0)
+    >>> out.rho_before.tolist(), out.gated.tolist()
+    ([[-1.0, 3.0]], [[True, False]])
+    """
+    rho = project(h, v_hat)
+    return RuleOutput(h, rho, rho, gate(rho, mask, threshold, sign))

@@ -465,6 +465,44 @@ for _cls in (SwFC, StTP, StMP, Ablation):
     register(_cls)
 
 
+class Monitor(Steerer):
+    """Watch a direction without steering: every token's ρ and whether it lies on the wrong
+    side of the threshold (the boundary m by default) go to telemetry; activations pass through
+    unchanged. Not a registered rule — it steers nothing, so it has no place in a sweep —
+    ``lensteer serve``'s ``monitor`` is built from it (:meth:`watching`).
+
+    >>> from lensteer.directions import TraitDirection
+    >>> d = TraitDirection(v_hat=torch.tensor([1.0, 0.0]), boundary=0.0, mu_pos=2.0,
+    ...                    sigma_pos=0.5, mu_neg=-2.0, sigma_neg=0.5, layer=0,
+    ...                    hook="blocks.0.hook_resid_post")
+    >>> resid = torch.tensor([[[-1.0, 5.0], [1.0, 5.0]]])
+    >>> out = Monitor(d).apply(resid)
+    >>> out.h is resid, out.rho_before.tolist(), out.gated.tolist()
+    (True, [[-1.0, 1.0]], [[True, False]])
+    >>> Monitor.watching(StTP(d, alpha=12, sign="negative")).rules[0].sign
+    -1
+    """
+
+    method = "monitor"
+    display_name = "Monitor"
+
+    def _resolve(self, d: TraitDirection) -> LayerRule:
+        rule = super()._resolve(d)
+        rule.threshold = self._threshold(d)
+        return rule
+
+    def _rule(self, h: Tensor, rule: LayerRule, mask: Tensor) -> rules.RuleOutput:
+        return rules.observe(h, rule.v_hat, mask, threshold=_number(rule.threshold),
+                             sign=rule.sign)
+
+    @classmethod
+    def watching(cls, steerer: Steerer) -> Monitor:
+        """A monitor on ``steerer``'s directions, side (sign), threshold and calibration, on
+        every token (prompt and response)."""
+        return cls(steerer.directions, sign=steerer.sign, threshold=steerer.config()["threshold"],
+                   calibration=steerer.calibration)
+
+
 def _number(value: float | None) -> float:
     """A resolved rule number that the rule's ``_resolve`` set (``None`` is a bug there)."""
     if value is None:
