@@ -181,5 +181,13 @@ def test_run_multiturn_carry_per_turn_gate_rate_and_coherence(organism, directio
     plain = run_multiturn(organism, Condition("malicious"), trait, OrganismJudge("honesty"),
                           n_conversations=2, n_turns=3, gen=gen, cache="carry", cross_entropy=True)
     assert all(row["gate_rate"]["mean"] is None for row in plain.per_turn)
+    from lensteer.evaluation.plots import plot_drift, plot_drift_panels
+
+    fig = plot_drift([res, plain.to_dict()], "gate_rate")  # the unsteered run has no gate rate
+    assert [len(ax.lines) for ax in fig.axes] == [1]
+    assert list(fig.axes[0].lines[0].get_ydata()) == res.series("gate_rate")
+    panels = plot_drift_panels([res, plain])
+    assert [len(ax.lines) for ax in panels.axes] == [2, 2, 2, 1]
+    assert plot_drift([res], "trait", ax=panels.axes[0]) is panels
     with pytest.raises(ValueError, match="cache must be"):
         run_multiturn(organism, cond, trait, OrganismJudge("honesty"), {2: direction}, cache="keep")
