@@ -11,8 +11,8 @@ tune split (``--layers``, the paper's α grids), or given with ``--points rule:a
 
     python docs/drift_study.py --model organism --trait honesty --out runs/drift-organism-honesty
     python docs/drift_study.py --model smollm2-persona --trait honesty --layers 15 \\
-        --points swfc:2,sttp:36,stmp:2 --caches carry --conversations 3 --max-new-tokens 24 \\
-        --out runs/drift-persona-honesty
+        --points swfc:2,sttp:36,stmp:2 --reencode-response-only --conversations 4 \\
+        --max-new-tokens 24 --out runs/drift-persona-honesty
 """
 from __future__ import annotations
 
@@ -97,11 +97,13 @@ def table(runs: list[MultiturnResult]) -> str:
 def recovery_table(runs: list[MultiturnResult]) -> str:
     """Per turn: share of the aligned–malicious trait gap each steered run closes (same cache)."""
     lines = []
+    carried = {r.condition["name"]: r for r in runs if r.cache == "carry"}
     for cache in sorted({r.cache for r in runs}):
         group = {r.condition["name"]: r for r in runs if r.cache == cache}
-        if "aligned" not in group or "malicious" not in group:
+        base = {name: group.get(name, carried.get(name)) for name in ("aligned", "malicious")}
+        if None in base.values():
             continue
-        al, ma = group["aligned"].series("trait"), group["malicious"].series("trait")
+        al, ma = base["aligned"].series("trait"), base["malicious"].series("trait")
         n = len(al)
         lines.append(f"\n{cache}: recovery per turn (%), (steered − malicious) / (aligned − malicious)\n")
         lines.append("| condition | " + " | ".join(str(t + 1) for t in range(n)) + " | first half | second half |")
@@ -128,8 +130,12 @@ def main() -> None:
     ap.add_argument("--layers", default=None, help="comma-separated layers (default: all)")
     ap.add_argument("--points", default=None, help="rule:alpha,... at the first --layers layer")
     ap.add_argument("--caches", default="carry,reencode")
+    ap.add_argument("--reencode-response-only", action="store_true",
+                    help="re-encode only the response-mode conditions (unsteered and all-position "
+                         "steering read the same either way; tests/test_chat_session.py)")
     ap.add_argument("--turns", type=int, default=10)
-    ap.add_argument("--conversations", type=int, default=8)
+    ap.add_argument("--conversations", type=int, default=None,
+                    help="default: the test split's scenario count, so every turn asks each once")
     ap.add_argument("--max-new-tokens", type=int, default=40)
     ap.add_argument("--locate-scenarios", type=int, default=24)
     ap.add_argument("--out", default="runs/drift")
@@ -156,12 +162,16 @@ def main() -> None:
                    if (m, pos) in chosen]
     print("conditions:", ", ".join(c.label for c in conditions), flush=True)
     scen = split_scenarios(trait, "test")
+    args.conversations = args.conversations or len(scen)
     runs: list[MultiturnResult] = []
     for cache in args.caches.split(","):
         for cond in conditions:
+            if cache == "reencode" and args.reencode_response_only and cond.positions != "response":
+                continue
             runs.append(run_multiturn(model, cond, trait, judge, dirs, scenarios=scen,
                                       n_conversations=args.conversations, n_turns=args.turns,
-                                      gen=gen, cache=cache, cross_entropy=True, progress=True))
+                                      gen=gen, cache=cache, cross_entropy=True, plan="rotate",
+                                      progress=True))
             r = runs[-1]
             print(f"{cache:8s} {cond.name:14s} trait/turn", [fmt(v, 0) for v in r.series("trait")],
                   "CE", [fmt(v, 2) for v in r.series("cross_entropy")], flush=True)
