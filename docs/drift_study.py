@@ -140,7 +140,13 @@ def main() -> None:
     ap.add_argument("--locate-scenarios", type=int, default=24)
     ap.add_argument("--out", default="runs/drift")
     ap.add_argument("--figure", default=None, help="PNG path (default: OUT/drift.png)")
+    ap.add_argument("--replot", action="store_true", help="only redraw the figure and tables from OUT/drift.json")
     args = ap.parse_args()
+    if args.replot:
+        saved = json.loads((Path(args.out) / "drift.json").read_text())
+        runs = [MultiturnResult.from_dict(r) for r in saved["runs"]]
+        report(runs, Path(args.out), args.figure, saved["args"])
+        return
     torch.set_num_threads(1)
     t0 = time.process_time()
     out = Path(args.out)
@@ -179,17 +185,26 @@ def main() -> None:
     write_json(out / "drift.json", {"args": vars(args), "cpu_s": cpu,
                                     "conditions": [c.to_dict() for c in conditions],
                                     "runs": [r.to_dict() for r in runs]})
-    fig = plot_drift_panels(runs)
-    fig.suptitle(f"{args.model} {args.trait}: per-turn drift ({args.conversations} conversations, "
-                 f"{args.max_new_tokens} new tokens, greedy)", fontsize=9)
-    fig.tight_layout()
-    figure = Path(args.figure) if args.figure else out / "drift.png"
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=110)
+    report(runs, out, args.figure, vars(args))
+    print(json.dumps({"cpu_s": round(cpu, 1)}))
+
+
+def report(runs: list[MultiturnResult], out: Path, figure: str | None, args: dict) -> None:
+    """The figure (every carried run, and the re-encoded runs that can differ: response mode)
+    and the markdown tables (OUT/drift.md)."""
+    shown = [r for r in runs if r.cache == "carry" or r.condition["positions"] == "response"
+             and r.condition["method"]]
+    fig = plot_drift_panels(shown)
+    fig.suptitle(f"{args['model']} {args['trait']}: per-turn drift ({args['conversations']} "
+                 f"conversations, {args['max_new_tokens']} new tokens, greedy; mean and 95 % "
+                 "interval)", fontsize=9)
+    path = Path(figure) if figure else out / "drift.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
     text = table(runs) + "\n" + recovery_table(runs)
     (out / "drift.md").write_text(text + "\n")
     print(text)
-    print(json.dumps({"cpu_s": round(cpu, 1), "figure": str(figure)}))
+    print("figure:", path)
 
 
 if __name__ == "__main__":

@@ -191,16 +191,23 @@ def plot_drift(runs: Sequence[Any], metric: str = "trait", ax: Any = None) -> An
 
 def plot_drift_panels(runs: Sequence[Any], metrics: Sequence[str] = (
         "trait", "cross_entropy", "across_turns", "gate_rate"), axes: Sequence[Any] | None = None) -> Any:
-    """:func:`plot_drift` for several metrics side by side (one legend, on the first panel)."""
+    """:func:`plot_drift` for several metrics side by side, with one legend (below the panels,
+    or on the first of the given ``axes``)."""
+    own = axes is None
     if axes is None:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(4.2 * len(metrics), 3.8))
+        fig = Figure(figsize=(4.2 * len(metrics), 4.4))
         axes = [fig.add_subplot(1, len(metrics), i + 1) for i in range(len(metrics))]
     else:
         fig = axes[0].figure
     for metric, ax in zip(metrics, axes):
         plot_drift(runs, metric, ax=ax)
-    axes[0].legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    if own:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+        rows = -(-len(labels) // 4)
+        fig.tight_layout(rect=(0, min(0.45, 0.04 + 0.04 * rows), 1, 0.95))
+    else:
+        axes[0].legend(fontsize=6, ncol=2)
     return fig
