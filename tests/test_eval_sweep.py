@@ -204,6 +204,7 @@ def test_evaluate_end_to_end_on_tiny_model(tiny_model, tmp_path):
     report = (tmp_path / "ev" / "report.md").read_text()
     al = res["conditions"][0]["metrics"]["trait"]
     assert f"{al['mean']:.1f} [{al['lo']:.1f}, {al['hi']:.1f}]" in report
+    assert "KV cache carried across turns" in report
     for fig in ("frontier", "capability", "repetition_per_turn", "trait_vs_alpha_sttp"):
         assert (tmp_path / "ev" / "figures" / f"{fig}.png").stat().st_size > 1000
         assert f"figures/{fig}.png" in report
