@@ -45,18 +45,19 @@ def _start(rows):
             for r in rows]
 
 
-def _rollout(model, rows, steerer, *, carry, max_new_tokens=14):
-    """Per turn: the generations and the turn's telemetry records."""
+def _rollout(model, rows, steerer, *, carry, max_new_tokens=14, per_row=None):
+    """Per turn: the generations and the turn's telemetry records (``per_row``: one steerer
+    or None per conversation, ``lensteer.steer(model, rows=...)``)."""
     session = ChatSession(model) if carry else None
     convs, turns = _start(rows), []
     for t in range(TURNS):
-        with lensteer.steer(model, steerer, telemetry=True) as run:
+        with lensteer.steer(model, steerer, rows=per_row, telemetry=True) as run:
             if session is not None:
                 gens = session.generate(convs, greedy=True, max_new_tokens=max_new_tokens)
             else:
                 gens = lensteer.generate(model, convs, greedy=True, max_new_tokens=max_new_tokens,
                                          path="fast")
-        records = run.telemetry.records() if steerer is not None else []
+        records = run.telemetry.records() if run.telemetry is not None else []
         turns.append((gens, records))
         if t + 1 < TURNS:
             convs = [g.continue_with(QUESTIONS[r][t + 1]) for g, r in zip(gens, rows)]
@@ -121,6 +122,16 @@ def test_batched_conversations_equal_each_alone(organism, direction):
         for (_, rec_b), (_, rec_a) in zip(batch, alone):
             mine = sorted((r["position"], r["gated"]) for r in rec_b if r["sequence"] == i)
             assert mine == sorted((r["position"], r["gated"]) for r in rec_a)
+
+
+def test_per_row_steering_in_a_carried_batch_equals_each_row_alone(organism, direction):
+    rules = [StTP(direction, alpha=6, positions="response"), None, SwFC(direction, alpha=2)]
+    mixed, _ = _rollout(organism, [0, 1, 2], None, carry=True, per_row=rules)
+    for i, rule in enumerate(rules):
+        alone, _ = _rollout(organism, [i], rule, carry=True)
+        assert [r[i] for r in _replies(mixed)] == [r[0] for r in _replies(alone)]
+    plain, _ = _rollout(organism, [0], None, carry=True)
+    assert _replies(plain) != [[r[0]] for r in _replies(mixed)]  # row 0 was steered
 
 
 def test_response_mode_keeps_the_steered_reply_in_the_cache(organism, direction):
