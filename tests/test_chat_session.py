@@ -12,7 +12,7 @@ import torch
 
 import lensteer
 from lensteer.evaluation.multiturn import run_multiturn
-from lensteer.generation import ChatSession
+from lensteer.generation import ChatSession, FastPathError
 from lensteer.generation.fast import shared_hf_model
 from lensteer.steering import StTP, SwFC
 
@@ -170,6 +170,9 @@ def test_continuations_must_extend_the_session(organism):
     edited[-2] = {"role": "assistant", "content": "something else"}
     with pytest.raises(ValueError, match="does not continue"):
         session.generate([edited], greedy=True)
+    with organism.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda x, hook: x)]):
+        with pytest.raises(FastPathError, match="ChatSession keeps the KV cache on the fast path"):
+            session.generate([g.continue_with("hi")], greedy=True)  # a TransformerLens hook
     [g2] = session.generate([g.continue_with("What is the capital of Spain?")], greedy=True,
                             max_new_tokens=6)  # refused calls left the session usable
     assert g2.prompt_ids[:len(g.input_ids)] == g.input_ids

@@ -42,7 +42,7 @@ from ..errors import ContextLengthError
 from ..protocols import LensModel, model_device
 from . import fast
 from .core import Generation, _as_conversations, _stop_ids, _until_stop, left_pad, pad_token_id
-from .policy import choose_path
+from .policy import FastPathError, choose_path, fast_path_reason
 from .settings import GenSettings
 
 __all__ = ["ChatSession"]
@@ -116,6 +116,10 @@ class ChatSession:
         model, tokenizer = self.model, self.model.tokenizer
         if tokenizer is None:
             raise ValueError("ChatSession needs a model with a tokenizer (model.tokenizer is None).")
+        reason = fast_path_reason(model)
+        if reason is not None:
+            raise FastPathError(f"ChatSession keeps the KV cache on the fast path, which is not "
+                                f"possible here: {reason}. Re-encode each turn with lensteer.generate.")
         messages = [as_messages(c) for c in _as_conversations(conversations)]
         runtime.check_rows(len(messages))
         targets = self._targets(messages)
