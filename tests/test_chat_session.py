@@ -205,3 +205,5 @@ def test_run_multiturn_carry_per_turn_gate_rate_and_coherence(organism, directio
     assert plot_drift([res], "trait", ax=panels.axes[0]) is panels
     with pytest.raises(ValueError, match="cache must be"):
         run_multiturn(organism, cond, trait, OrganismJudge("honesty"), {2: direction}, cache="keep")
+    with pytest.raises(ValueError, match="plan must be"):
+        run_multiturn(organism, cond, trait, OrganismJudge("honesty"), {2: direction}, plan="zigzag")
