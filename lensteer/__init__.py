@@ -14,7 +14,7 @@ from .directions import (
     pca_direction,
 )
 from .errors import LensteerError
-from .generation import Generation, GenSettings, generate
+from .generation import ChatSession, Generation, GenSettings, generate
 from .hooks import HOOK_POINTS, canonical_name, check_model, hook_name, legacy_name
 from .layers import parse_layers
 from .locate import LocateResult, LocateRow, PooledActivations, collect_activations, locate
@@ -47,6 +47,7 @@ __all__ = [
     "HOOK_POINTS",
     "ChatTokens",
     "GenSettings",
+    "ChatSession",
     "Generation",
     "LensteerError",
     "LocateResult",

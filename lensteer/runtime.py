@@ -61,12 +61,19 @@ class BatchContext:
     ``indices[row]`` is the input (conversation) a batch row holds, which per-row steering
     (``lensteer.steer(model, rows=...)``) and telemetry's ``sequence`` use; ``None`` means
     row ``r`` is input ``r``.
+
+    ``past_length``: columns ``0 … past_length − 1`` are already in the model's KV cache (a
+    conversation continued on its cache, :class:`lensteer.generation.ChatSession`); the first
+    forward call then holds only columns ``past_length … prompt_length − 1``, and
+    ``prompt_mask`` covers the cached columns too (0 also marks cached tokens that no longer
+    count, such as tokens fed after a row finished its reply).
     """
 
     prompt_mask: Int[Tensor, "batch prompt_pos"] | None
     prompt_length: int
     use_kv_cache: bool = False
     indices: tuple[int, ...] | None = None
+    past_length: int = 0
 
     def sequence(self, row: int) -> int:
         """The input index batch row ``row`` holds."""

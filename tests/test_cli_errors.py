@@ -168,6 +168,7 @@ CASES = [
     ("evaluate-max-new-tokens-0", ["evaluate", *EV, "--max-new-tokens", "0"], None),
     ("evaluate-batch-size-0", ["evaluate", *EV, "--batch-size", "0"], None),
     ("evaluate-turns-0", ["evaluate", *EV, "--turns", "0"], None),
+    ("evaluate-multiturn-cache", ["evaluate", *EV, "--multiturn-cache", "keep"], None),
     ("evaluate-conversations-0", ["evaluate", *EV, "--conversations", "0"], None),
     ("evaluate-max-items-0", ["evaluate", *EV, "--max-items", "0"], None),
     ("evaluate-capability-missing", ["evaluate", *EV, "--capability", "{files}/none.csv"], None),

@@ -168,7 +168,8 @@ def test_evaluate_end_to_end_on_tiny_model(tiny_model, tmp_path):
         grid={"swfc": [2.0], "sttp": [6.0], "stmp": [1.0]}, layers=[1],
         gen=GenSettings(max_new_tokens=5, batch_size=8), prompts_per_scenario=1, max_items=4,
         capability="general", capability_limit=2, n_conversations=2, n_turns=2,
-        token_grid={"sttp": [1.0], "stmp": [1.0]}, n_boot=50, coherence_ratio=0.0)
+        token_grid={"sttp": [1.0], "stmp": [1.0]}, n_boot=50, coherence_ratio=0.0,
+        multiturn_cache="carry")
     res = evaluate(tiny_model, "honesty", _directions(tiny_model), config=config,
                    judge=WordJudge(), out=tmp_path / "ev", progress=False)
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
@@ -188,6 +189,9 @@ def test_evaluate_end_to_end_on_tiny_model(tiny_model, tmp_path):
     else:
         assert al_m["recovery"]["mean"] is None
     assert len(res["multiturn"]) == 8 and len(res["multiturn"][0]["per_turn"]) == 2
+    assert {m["cache"] for m in res["multiturn"]} == {"carry"}  # the KV cache kept across turns
+    steered_mt = [m for m in res["multiturn"] if m["condition"]["method"]]
+    assert steered_mt and all(t["gate_rate"]["n"] == 2 for m in steered_mt for t in m["per_turn"])
     # tune and test halves are disjoint scenarios
     trait = lensteer.load_trait("honesty")
     assert not {s.id for s in split_scenarios(trait, "tune")} & {s.id for s in split_scenarios(trait, "test")}
@@ -200,6 +204,7 @@ def test_evaluate_end_to_end_on_tiny_model(tiny_model, tmp_path):
     report = (tmp_path / "ev" / "report.md").read_text()
     al = res["conditions"][0]["metrics"]["trait"]
     assert f"{al['mean']:.1f} [{al['lo']:.1f}, {al['hi']:.1f}]" in report
+    assert "KV cache carried across turns" in report
     for fig in ("frontier", "capability", "repetition_per_turn", "trait_vs_alpha_sttp"):
         assert (tmp_path / "ev" / "figures" / f"{fig}.png").stat().st_size > 1000
         assert f"figures/{fig}.png" in report

@@ -58,6 +58,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--conversations", type=positive_int, default=None,
                    help="multi-turn conversations (default: the preset's)")
     p.add_argument("--no-multiturn", action="store_true", help="skip the multi-turn rollouts")
+    p.add_argument("--multiturn-cache", choices=("reencode", "carry"), default=None,
+                   help="multi-turn context: re-encode the conversation each turn (default) or "
+                        "carry the KV cache across turns, as a chat server does")
     p.add_argument("--no-extensions", action="store_true",
                    help="skip per-token calibration and percentile thresholds")
     p.add_argument("--no-split", action="store_true",
@@ -100,6 +103,8 @@ def _config(args: argparse.Namespace) -> Any:
     if args.conversations is not None:
         cfg.n_conversations = args.conversations
     cfg.multiturn = cfg.multiturn and not args.no_multiturn
+    if args.multiturn_cache is not None:
+        cfg.multiturn_cache = args.multiturn_cache
     cfg.extensions = cfg.extensions and not args.no_extensions
     cfg.split = not args.no_split
     return cfg

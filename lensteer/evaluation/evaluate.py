@@ -37,6 +37,7 @@ from typing import Any
 
 from ..directions import TraitDirection
 from ..errors import UsageError
+from ..generation.fast import supports_fast_path
 from ..io import write_json
 from ..models import model_info
 from ..protocols import LensModel
@@ -55,7 +56,7 @@ from .conditions import (
 )
 from .judges import Judge
 from .metrics import bootstrap_ci, recovery
-from .multiturn import run_multiturn
+from .multiturn import CACHE_MODES, run_multiturn
 from .sweep import (
     COHERENCE_RATIO,
     SweepCheckpoint,
@@ -95,6 +96,7 @@ class EvaluateConfig:
     multiturn: bool = True
     n_conversations: int = 8
     n_turns: int = 6
+    multiturn_cache: str = "reencode"  # or "carry": the KV cache kept across turns
     extensions: bool = True
     percentile: str = "p10"
     token_grid: dict[str, list[float]] = field(default_factory=lambda: {
@@ -214,6 +216,12 @@ def evaluate(
             f"No direction for layer(s) {missing}: the directions cover layers {sorted(dirs)}. "
             "Sweep only those layers, or locate the others first."
         )
+    if config.multiturn and config.multiturn_cache not in CACHE_MODES:
+        raise UsageError(f"multiturn_cache must be one of {', '.join(CACHE_MODES)}, not "
+                         f"{config.multiturn_cache!r}.")
+    if config.multiturn and config.multiturn_cache == "carry" and not supports_fast_path(model):
+        raise UsageError("multiturn_cache='carry' keeps the KV cache on the fast path, which "
+                         "needs a TransformerBridge over a Hugging Face decoder: use 'reencode'.")
     if config.max_layers and len(layers) > config.max_layers:
         k = config.max_layers
         layers = sorted({layers[round(i * (len(layers) - 1) / max(1, k - 1))] for i in range(k)})
@@ -360,7 +368,8 @@ def evaluate(
                 continue
             multiturn.append({"name": cond.name, "label": cond.label, **run_multiturn(
                 model, cond, trait, judge, dirs, scenarios=scen,
-                n_conversations=config.n_conversations, n_turns=config.n_turns, gen=gen, seed=seed)})
+                n_conversations=config.n_conversations, n_turns=config.n_turns, gen=gen, seed=seed,
+                cache=config.multiturn_cache).to_dict()})
     timings["multiturn"] = time.perf_counter() - t0
 
     results = {

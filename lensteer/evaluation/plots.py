@@ -9,13 +9,14 @@ Usage (``results`` from an evaluation run; ``tests/test_eval_sweep.py`` draws th
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..locate.plots import _axes
 from ..steering import registry
 
-__all__ = ["plot_capability", "plot_frontier", "plot_repetition", "plot_trait_vs_alpha"]
+__all__ = ["plot_capability", "plot_drift", "plot_drift_panels", "plot_frontier", "plot_repetition",
+           "plot_trait_vs_alpha"]
 
 _MODE_STYLE = {"all": "-", "response": "--", "prompt": ":"}
 #: Colours by the rule's place in the registry (SwFC orange, StTP blue, StMP green, …).
@@ -149,4 +150,64 @@ def plot_repetition(results: Mapping[str, Any], key: str = "across_turns", ax: A
     ax.set_ylabel(key.replace("_", " "))
     ax.set_title(f"multi-turn: {key.replace('_', ' ')} per turn")
     ax.legend(fontsize=7)
+    return fig
+
+
+_DRIFT_LABELS = {"trait": "trait score (0–100)", "cross_entropy": "CE under aligned model (nats)",
+                 "across_turns": "3-grams repeated from earlier turns", "gate_rate": "gate rate (response)",
+                 "coherence": "coherence (judge)", "within_turn": "repeated 3-grams within turn",
+                 "length": "length (words)", "gate_rate_prompt": "gate rate (prompt)",
+                 "distinct_n": "distinct 3-grams"}
+
+
+def plot_drift(runs: Sequence[Any], metric: str = "trait", ax: Any = None) -> Any:
+    """One per-turn metric of multi-turn runs (:class:`~lensteer.evaluation.multiturn.MultiturnResult`
+    or their ``to_dict()``), one line per run: colour by rule (unsteered: black aligned, red
+    malicious), solid for ``all`` and dashed for ``response`` positions, filled markers for a
+    carried KV cache and open ones for re-encoding; a band shows each turn's 95 % interval."""
+    fig, ax = _axes(ax, figsize=(6.4, 4))
+    for run in runs:
+        data = run if isinstance(run, Mapping) else run.to_dict()
+        cond = data["condition"]
+        method = cond.get("method")
+        color = _color(method) if method else ("black" if cond.get("side") == "aligned" else "tab:red")
+        style = _MODE_STYLE.get(cond.get("positions", "all"), "-") if method else "-"
+        rows = [t for t in data["per_turn"] if t[metric]["mean"] is not None]
+        if not rows:
+            continue
+        xs = [t["turn"] for t in rows]
+        carry = data.get("cache") == "carry"
+        ax.plot(xs, [t[metric]["mean"] for t in rows], style, color=color, marker="o", ms=4,
+                mfc=color if carry else "white", label=f"{cond['name']} ({data.get('cache', 'reencode')})")
+        lo = [t[metric]["lo"] for t in rows]
+        hi = [t[metric]["hi"] for t in rows]
+        if all(v is not None for v in lo + hi):
+            ax.fill_between(xs, lo, hi, color=color, alpha=0.08, lw=0)
+    ax.set_xlabel("turn")
+    ax.set_ylabel(_DRIFT_LABELS.get(metric, metric.replace("_", " ")))
+    ax.set_title(f"per turn: {metric.replace('_', ' ')}")
+    return fig
+
+
+def plot_drift_panels(runs: Sequence[Any], metrics: Sequence[str] = (
+        "trait", "cross_entropy", "across_turns", "gate_rate"), axes: Sequence[Any] | None = None) -> Any:
+    """:func:`plot_drift` for several metrics side by side, with one legend (below the panels,
+    or on the first of the given ``axes``)."""
+    own = axes is None
+    if axes is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4.2 * len(metrics), 4.4))
+        axes = [fig.add_subplot(1, len(metrics), i + 1) for i in range(len(metrics))]
+    else:
+        fig = axes[0].figure
+    for metric, ax in zip(metrics, axes):
+        plot_drift(runs, metric, ax=ax)
+    if own:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=7)
+        rows = -(-len(labels) // 4)
+        fig.tight_layout(rect=(0, min(0.45, 0.04 + 0.04 * rows), 1, 0.95))
+    else:
+        axes[0].legend(fontsize=6, ncol=2)
     return fig

@@ -162,8 +162,12 @@ def _multiturn_table(results: Mapping[str, Any]) -> str:
     if not mts:
         return "Multi-turn not run."
     n_turns = mts[0]["n_turns"]
-    lines = ["| condition | " + " | ".join(f"turn {t + 1}: trait / repeat" for t in range(n_turns)) + " |",
-             "|---|" + "---|" * n_turns]
+    lines = []
+    if mts[0].get("cache") == "carry":
+        lines += ["KV cache carried across turns (earlier replies keep the keys and values they "
+                  "were written with).", ""]
+    lines += ["| condition | " + " | ".join(f"turn {t + 1}: trait / repeat" for t in range(n_turns)) + " |",
+              "|---|" + "---|" * n_turns]
     for mt in mts:
         cells = [f"{_f(t['trait']['mean'], 0)} / {_f(t['across_turns']['mean'], 2)}" for t in mt["per_turn"]]
         lines.append(f"| {mt['label']} | " + " | ".join(cells) + " |")

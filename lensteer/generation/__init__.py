@@ -14,17 +14,20 @@ step, so steering works through :func:`generate` unchanged.
 'the capital of france is santiago.'
 
 Modules: :mod:`.core` (``generate``, ``Generation``, ``left_pad``, ``pad_token_id``),
-:mod:`.settings` (``GenSettings``), :mod:`.policy` (which path:
+:mod:`.settings` (``GenSettings``), :mod:`.chat_session` (``ChatSession``: conversations
+continued on their KV cache), :mod:`.policy` (which path:
 the TransformerLens model's ``generate`` or the fast path), :mod:`.tl` and :mod:`.fast` (the two
 paths). Batch positions reach hooks through :mod:`lensteer.runtime`.
 """
 from ..runtime import BatchContext, current_batch
+from .chat_session import ChatSession
 from .core import Generation, generate, left_pad, pad_token_id
 from .policy import FastPathError, fast_path_reason
 from .settings import GenSettings
 
 __all__ = [
     "BatchContext",
+    "ChatSession",
     "FastPathError",
     "GenSettings",
     "Generation",

@@ -163,11 +163,16 @@ def generate_tokens(
     stop_ids: Sequence[int],
     pad_id: int,
     use_kv_cache: bool = True,
+    cache: Any = None,
+    past_mask: Int[Tensor, "batch past"] | None = None,
 ) -> Int[Tensor, "batch total"]:
     """A lean decoding loop that mirrors ``TransformerBridge.generate`` on a Hugging Face model.
 
     Returns prompt and generated tokens; rows that finished are filled with ``pad_id``. Each
     step is reported to the :func:`lensteer.runtime.on_step` callbacks, which may end rows early.
+    ``cache`` (a ``DynamicCache`` holding ``past_mask.shape[1]`` columns, extended in place)
+    continues a sequence: ``tokens`` are then only the new columns after the cached ones, and
+    ``past_mask`` says which cached columns count (:class:`lensteer.generation.ChatSession`).
     """
     from transformers import DynamicCache
 
@@ -175,17 +180,24 @@ def generate_tokens(
 
     current = tokens
     mask = attention_mask.long()
+    if cache is not None:
+        if past_mask is None or not use_kv_cache:
+            raise ValueError("Continuing on a cache needs past_mask and use_kv_cache=True.")
+        mask = torch.cat([past_mask.long().to(mask.device), mask], 1)
+    past = 0 if past_mask is None else past_mask.shape[1]
     finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
     stops = torch.tensor(list(stop_ids), device=tokens.device)
-    cache = DynamicCache(config=hf.config) if use_kv_cache else None
+    if cache is None and use_kv_cache:
+        cache = DynamicCache(config=hf.config)
     for step in range(max_new_tokens):
-        running = torch.cat([mask, mask.new_ones(mask.shape[0], current.shape[1] - mask.shape[1])], 1)
+        width = past + current.shape[1]
+        running = torch.cat([mask, mask.new_ones(mask.shape[0], width - mask.shape[1])], 1)
         positions = running.cumsum(-1) - 1
         positions.masked_fill_(running == 0, 1)
         if use_kv_cache and step > 0:
             inputs, positions = current[:, -1:], positions[:, -1:]
         else:
-            inputs = current
+            inputs, positions = current, positions[:, past:]
         out = hf(
             input_ids=inputs,
             attention_mask=running,

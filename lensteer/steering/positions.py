@@ -3,7 +3,8 @@
 Positions come only from the run-time seam (:func:`lensteer.runtime.current_batch`), which
 :func:`lensteer.generate` and teacher-forced scoring fill for every batch, and which a caller
 fills for its own forward calls with :func:`lensteer.runtime.positions`. Within one declared
-batch the first forward call (the prefill) holds positions ``0 … P−1``; with the KV cache each
+batch the first forward call (the prefill) holds positions ``0 … P−1`` (``past_length … P−1``
+when a conversation continues on its cache); with the KV cache each
 later call holds one new token at ``P + k − 1``; without it each call holds the whole sequence
 so far.
 
@@ -103,16 +104,20 @@ class PositionTracker:
         if call > 0 and seq == 1:  # cached decoding: one new token
             start = prompt_length + call - 1
             new_from = 0
-        else:  # prefill, or the whole sequence again without a cache
+        elif call == 0:  # prefill (on top of the cached columns of a continued conversation)
+            start = 0 if ctx is None else int(ctx.past_length)
+            new_from = 0
+        else:  # the whole sequence again without a cache
             start = 0
-            new_from = 0 if call == 0 else seq - 1
+            new_from = seq - 1
         cols = torch.arange(start, start + seq, device=device)
         is_prompt = (cols < prompt_length).unsqueeze(0).expand(batch, seq)
         valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
         pad = torch.zeros(batch, dtype=torch.long, device=device)
         if ctx is not None and ctx.prompt_mask is not None and batch == ctx.prompt_mask.shape[0]:
             prompt_mask = ctx.prompt_mask.to(device=device, dtype=torch.bool)
-            pad = (~prompt_mask).sum(1)
+            pad = (~prompt_mask).sum(1)  # left pads, and any masked cached columns: all lie
+            # before the columns a call computes, so column − pad is the row's own index
             overlap = max(0, min(seq, prompt_length - start))
             if overlap:
                 valid[:, :overlap] = prompt_mask[:, start:start + overlap]
