@@ -269,7 +269,7 @@ def test_evaluate_with_halving_writes_search_report_and_resumes(organism, locate
                          halving=HalvingConfig(start_items=2, top_layers=2), max_items=12,
                          prompts_per_scenario=1, capability=None, multiturn=False,
                          extensions=False, gen=GenSettings(max_new_tokens=16), n_boot=50)
-    res = evaluate(organism, "honesty", located, config=cfg, out=tmp_path / "ev", figures=False,
+    res = evaluate(organism, "honesty", located, config=cfg, out=tmp_path / "ev", figures=True,
                    progress=False)
     search = res["search"]
     prior = {r.layer: r.cohens_d for r in located.rows if r.point == "resid_post"}
@@ -283,6 +283,7 @@ def test_evaluate_with_halving_writes_search_report_and_resumes(organism, locate
             assert f"{c['method']}/{c['positions']}" in table[c["row"]["layer"]]["chosen_by"]
     report = (tmp_path / "ev" / "report.md").read_text()
     assert "## Search and layer choice" in report and "| rung | prompts |" in report
+    assert (tmp_path / "ev" / "grid.csv").is_file() and "![" in report  # figures from rung rows
     again = evaluate(organism, "honesty", located, config=cfg, out=tmp_path / "ev", figures=False,
                      progress=False)
     drop = lambda r: {k: v for k, v in r.items() if k != "timings"}

@@ -151,6 +151,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     elif (out / "locate" / "sweep.json").exists():
         loc = LocateResult.load(out / "locate")
     check_checkpoint(out / "sweep_cells.jsonl")
+    check_checkpoint(out / "search_cells.jsonl")
     with lock_out(out):
         model = load_model_from_args(args)
         trait = load_trait(args.trait, model=model)
