@@ -291,12 +291,11 @@ def test_evaluate_with_halving_writes_search_report_and_resumes(organism, locate
 
 
 # ------------------------------------------------------------------ CLI
+# (tests/test_cli_errors.py runs these and more through its no-leftovers check)
 @pytest.mark.parametrize("extra, message", [
     (["--search", "beam"], "invalid choice"),
     (["--top-layers", "2"], "only apply to --search halving"),
     (["--halving-start", "3"], "only apply to --search halving"),
-    (["--search", "halving", "--halving-start", "0"], "--halving-start"),
-    (["--cells-per-batch", "0"], "--cells-per-batch"),
 ])
 def test_cli_search_options_fail_in_one_line(tmp_path, capsys, extra, message):
     out = tmp_path / "ev"
