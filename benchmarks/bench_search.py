@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--top-layers", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--floor-z", default="1,0",
+                    help="halving variants: comma-separated floor_z values (the first is the default)")
     ap.add_argument("--locate-scenarios", type=int, default=None,
                     help="locate on this many scenarios (24 new tokens, no neutral pass); default: "
                          "locate's defaults")
@@ -110,51 +112,61 @@ def main() -> None:
         def per_item(group, its):
             return [r.per_item() for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
 
-        t0 = time.process_time()
-        cfg = HalvingConfig(start_items=a.start_items, eta=a.eta, top_layers=a.top_layers, seed=a.seed)
-        found = successive_halving(cells, tune, per_item, baselines=(aligned, malicious), config=cfg,
-                                   prior=probe_prior(loc),
-                                   cells_per_batch=auto_cells_per_batch(a.start_items, a.batch_size),
-                                   desc=f"halving {name}")
-        halving_s = time.process_time() - t0
+        variants = []
+        for z in [float(x) for x in a.floor_z.split(",")]:
+            t0 = time.process_time()
+            cfg = HalvingConfig(start_items=a.start_items, eta=a.eta, top_layers=a.top_layers,
+                                seed=a.seed, floor_z=z)
+            found = successive_halving(cells, tune, per_item, baselines=(aligned, malicious), config=cfg,
+                                       prior=probe_prior(loc),
+                                       cells_per_batch=auto_cells_per_batch(a.start_items, a.batch_size),
+                                       desc=f"halving {name} z={z:g}")
+            variants.append((z, found, time.process_time() - t0))
 
         # the chosen points on the test split (packed: one generation for all of them)
-        chosen = {}
-        for key in grid_chosen:
-            g, h = grid_chosen[key], found.chosen.get(key)
-            chosen[key] = (None if g is None else Condition.from_dict(g), None if h is None else Condition.from_dict(h))
-        distinct = {c.key: c for pair in chosen.values() for c in pair if c is not None}
+        picks = [grid_chosen] + [found.chosen for _, found, _ in variants]
+        distinct = {c.key: c for chosen in picks for c in
+                    (Condition.from_dict(r) for r in chosen.values() if r is not None)}
         on_test = run_conditions(model, [aligned, malicious, *distinct.values()], test, judge, dirs, gen=gen)
         base_test = [r.summary() for r in on_test[:2]]
-        test_runs = dict(zip(distinct, on_test[2:]))
+        test_trait = {k: r.summary()["trait"] for k, r in zip(distinct, on_test[2:])}
+        key_of = lambda r: None if r is None else r["key"]
         points = []
-        for (method, pos), (g, h) in chosen.items():
-            gt = None if g is None else test_runs[g.key].summary()["trait"]
-            ht = None if h is None else test_runs[h.key].summary()["trait"]
-            points.append({"method": method, "positions": pos,
-                           "grid": None if g is None else g.key, "grid_test_trait": gt,
-                           "halving": None if h is None else h.key, "halving_test_trait": ht,
-                           "difference": None if gt is None or ht is None else ht - gt})
+        for group, g in grid_chosen.items():
+            gk = key_of(g)
+            entry = {"method": group[0], "positions": group[1], "grid": gk,
+                     "grid_test_trait": None if gk is None else test_trait[gk], "halving": []}
+            for z, found, _ in variants:
+                hk = key_of(found.chosen.get(group))
+                ht = None if hk is None else test_trait[hk]
+                entry["halving"].append({"floor_z": z, "point": hk, "test_trait": ht, "difference":
+                                         None if ht is None or gk is None else ht - test_trait[gk]})
+            points.append(entry)
         report["traits"][name] = {
             "cells": len(cells), "tune_items": len(tune), "test_items": len(test),
             "layers": sorted(dirs), "locate_cpu_s": locate_s,
             "grid": {"tokens": grid_tokens, "cpu_s": grid_s},
-            "halving": {"tokens": found.tokens, "cpu_s": halving_s, "rungs": found.rungs,
-                        "config": found.config},
-            "cost_ratio_tokens": found.tokens / grid_tokens, "cost_ratio_cpu": halving_s / grid_s,
+            "halving": [{"floor_z": z, "tokens": found.tokens, "cpu_s": s, "rungs": found.rungs,
+                         "config": found.config, "cost_ratio_tokens": found.tokens / grid_tokens,
+                         "cost_ratio_cpu": s / grid_s} for z, found, s in variants],
             "test_baselines": {"aligned": base_test[0]["trait"], "malicious": base_test[1]["trait"]},
             "points": points,
         }
         print(f"\n{name}: {len(cells)} cells, {len(tune)} tune / {len(test)} test prompts; "
-              f"tokens grid {grid_tokens:,} vs halving {found.tokens:,} "
-              f"({100 * found.tokens / grid_tokens:.1f} %); CPU {grid_s:.0f} s vs {halving_s:.0f} s")
-        print("| rule | mode | grid point | test trait | halving point | test trait | Δ |")
-        print("|---|---|---|---|---|---|---|")
+              f"test baselines aligned {base_test[0]['trait']:.1f}, malicious {base_test[1]['trait']:.1f}; "
+              f"grid {grid_tokens:,} tokens, {grid_s:.0f} CPU s")
+        for z, found, s in variants:
+            print(f"halving floor_z={z:g}: {found.tokens:,} tokens ({100 * found.tokens / grid_tokens:.1f} %), "
+                  f"{s:.0f} CPU s")
         f = lambda x: "–" if x is None else f"{x:.1f}"
         short = lambda k: "–" if k is None else "/".join(k.split("|")[1:4])
+        print("| rule | mode | grid point | test trait | " + " | ".join(
+            f"halving z={z:g} | test trait | Δ" for z, _, _ in variants) + " |")
+        print("|---|---|---|---|" + "---|---|---|" * len(variants))
         for p in points:
             print(f"| {p['method']} | {p['positions']} | {short(p['grid'])} | {f(p['grid_test_trait'])} | "
-                  f"{short(p['halving'])} | {f(p['halving_test_trait'])} | {f(p['difference'])} |")
+                  + " | ".join(f"{short(h['point'])} | {f(h['test_trait'])} | {f(h['difference'])}"
+                               for h in p["halving"]) + " |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(report, fh, indent=1)

@@ -157,6 +157,10 @@ def test_rung_sizes_rank_and_prior():
     # at/above the floor (90) by trait (tie: lower layer), then below it by coherence, then no score
     assert [r["key"] for r in rank_rows(rows, 90)] == ["tie", "hi", "lo", "bad", "none"]
     assert [r["key"] for r in rank_rows(rows, None)][0] == "bad"
+    # floor_z: a cell measured on few prompts as just below the floor still counts as meeting it
+    near = dict(rows[2], coherence=85.0, coherence_se=6.0)
+    assert rank_rows([rows[0], near], 90, z=0)[0]["key"] == "lo"
+    assert rank_rows([rows[0], near], 90, z=1)[0]["key"] == "bad"
     best = choose_operating_points(rows, 100)[("m", "all")]
     assert best is not None and best["key"] == rank_rows(rows, 90)[0]["key"]
     cells = grid_conditions({"swfc": [1.0]}, [0, 1, 2, 3], ["all"])

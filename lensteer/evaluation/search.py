@@ -2,11 +2,14 @@
 
 The exhaustive sweep (:mod:`lensteer.evaluation.sweep`) generates every cell on every tune
 prompt. Halving runs *rungs* instead: every candidate cell on a few prompts, then, per rule and
-position mode, only the best third by the paper's selection rule (coherence ≥ the floor first,
-then the highest trait score; below the floor, the most coherent) goes on to three times the
-prompts, until the survivors have seen every tune prompt; the operating point is then chosen
+position mode, only the best third (at least ``min_keep``) by the paper's selection rule
+(coherence ≥ the floor first, then the highest trait score; below the floor, the most coherent)
+goes on to three times the prompts, until the survivors have seen every tune prompt; the operating point is then chosen
 among them exactly as the sweep chooses (:func:`~lensteer.evaluation.sweep.choose_operating_points`).
 
+- Floor on few prompts: before the last rung a cell counts as meeting the coherence floor when
+  its mean coherence plus ``floor_z`` standard errors does, so a good cell that a handful of
+  prompts measure as just below the floor is not dropped; the last rung applies the floor as is.
 - Prompts: a permutation of the tune items fixed by ``seed``; rung ``r`` uses its first
   ``start_items · eta^r`` (the last rung all of them). A survivor generates only the prompts
   new to the rung and keeps its earlier per-prompt scores (greedy decoding makes them the
@@ -63,6 +66,7 @@ class HalvingConfig:
     eta: int = 3  # keep 1/eta of each (rule, mode) group per rung; eta × the prompts next rung
     top_layers: int | None = None  # with a prior: start only the cells at the best-scored layers
     min_keep: int = 2  # survivors per (rule, mode) at least: one could fail the floor on more prompts
+    floor_z: float = 1.0  # before the last rung, a cell meets the floor if coherence + z·SE does
     seed: int = 0  # the prompt permutation
 
     def __post_init__(self) -> None:
@@ -70,6 +74,8 @@ class HalvingConfig:
             raise ValueError(f"start_items must be at least 1, got {self.start_items}.")
         if self.eta < 2:
             raise ValueError(f"eta must be at least 2, got {self.eta}.")
+        if not self.floor_z >= 0:
+            raise ValueError(f"floor_z must be >= 0, got {self.floor_z}.")
         if self.min_keep < 1:
             raise ValueError(f"min_keep must be at least 1, got {self.min_keep}.")
         if self.top_layers is not None and self.top_layers < 1:
@@ -92,18 +98,22 @@ def rung_sizes(n_items: int, start: int, eta: int) -> list[int]:
     return sizes + [n_items]
 
 
-def rank_rows(rows: Sequence[Mapping[str, Any]], floor: float | None) -> list[Mapping[str, Any]]:
+def rank_rows(rows: Sequence[Mapping[str, Any]], floor: float | None,
+              z: float = 0.0) -> list[Mapping[str, Any]]:
     """``rows`` best first by the selection rule: rows at or above the coherence ``floor`` by
     trait score (ties: coherence, smaller α, lower layer, as
     :func:`~lensteer.evaluation.sweep.choose_operating_points`), then rows below it by
-    coherence, then rows without a trait score."""
+    coherence, then rows without a trait score. With ``z > 0`` a row meets the floor when
+    ``coherence + z · coherence_se`` does (a cell judged on few prompts is not dropped for
+    falling just short)."""
 
     def key(r: Mapping[str, Any]) -> tuple:
         trait, coh = r.get("trait"), r.get("coherence")
         tie = (-float(r.get("alpha") or 0.0), -int(r.get("layer") or 0))
         if trait is None:
             return (0, 0.0, 0.0, *tie)
-        if floor is None or (coh is not None and coh >= floor - 1e-9):
+        reach = None if coh is None else coh + z * float(r.get("coherence_se") or 0.0)
+        if floor is None or (reach is not None and reach >= floor - 1e-9):
             return (2, trait, coh or 0.0, *tie)
         return (1, coh if coh is not None else -math.inf, trait, *tie)
 
@@ -158,8 +168,17 @@ def _row(cell_row: Mapping[str, Any], items: Mapping[str, list[Any]], rung: int)
         "ce": finite_mean(items["ce"]), "length": finite_mean([float(x) for x in items["length"]]),
         "finished": finite_mean([1.0 if f else 0.0 for f in items["finished"]]),
         "n": len(items["trait"]), "tokens": sum(items["tokens"]), "rung": rung,
+        "coherence_se": _standard_error(items["coherence"]),
     })
     return row
+
+
+def _standard_error(xs: Sequence[float | None]) -> float | None:
+    v = [x for x in xs if x is not None and math.isfinite(x)]
+    if len(v) < 2:
+        return None
+    m = sum(v) / len(v)
+    return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v))
 
 
 def successive_halving(
@@ -227,7 +246,7 @@ def successive_halving(
         keep: set[str] = set()
         for group in groups.values():
             k = max(config.min_keep, math.ceil(len(group) / config.eta))
-            keep.update(row["key"] for row in rank_rows(group, floor)[:k])
+            keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z)[:k])
         survivors = [c for c in survivors if c.key in keep]
         rung["kept"] = len(survivors)
         rungs.append(rung)
