@@ -36,8 +36,17 @@ def parse_grid(spec: str | None) -> dict[str, list[float]] | None:
     return grid
 
 
+def from_key(key: str):
+    """The condition of a cell key ``side|rule|L<layer>|a<α>|positions|threshold|calibration``."""
+    from lensteer.evaluation.conditions import Condition
+
+    side, method, layer, alpha, positions, threshold, calibration = key.split("|")
+    return Condition(key, side=side, method=method, layer=int(layer[1:]), alpha=float(alpha[1:]),
+                     positions=positions, threshold=threshold, calibration=calibration)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--model", default="organism")
     ap.add_argument("--traits", default="honesty,compassion")
     ap.add_argument("--layers", default=None, help="comma-separated (default: every layer)")
@@ -51,12 +60,15 @@ def main() -> None:
     ap.add_argument("--eta", type=int, default=3)
     ap.add_argument("--top-layers", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--floor-z", default="1,0",
-                    help="halving variants: comma-separated floor_z values (the first is the default)")
+    ap.add_argument("--variants", default="1:stronger,0:paper",
+                    help="halving variants, comma-separated floor_z:ties (the first: the defaults)")
     ap.add_argument("--locate-scenarios", type=int, default=None,
                     help="locate on this many scenarios (24 new tokens, no neutral pass); default: "
                          "locate's defaults")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--grid-from", default=None,
+                    help="take the grid's cost and chosen points from an earlier --json of the same "
+                         "settings (greedy decoding makes them the same) and run only halving")
     a = ap.parse_args()
     import torch
 
@@ -101,26 +113,36 @@ def main() -> None:
         def many(group, its=tune):
             return [r.summary() for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
 
-        t0 = time.process_time()
-        base = run_cells([aligned, malicious], compute_many=many, cells_per_batch=2, progress=False)
-        rows = run_cells(cells, compute_many=many, cells_per_batch=auto_cells_per_batch(len(tune), a.batch_size),
-                         progress=True, desc=f"grid {name}")
-        grid_chosen = choose_operating_points(rows, base[0]["coherence"])
-        grid_s = time.process_time() - t0
-        grid_tokens = sum(r["tokens"] for r in rows + base)
+        if a.grid_from:  # the grid of an earlier run with the same settings (greedy: the same rows)
+            with open(a.grid_from) as fh:
+                earlier = json.load(fh)["traits"][name]
+            grid_tokens, grid_s = earlier["grid"]["tokens"], earlier["grid"]["cpu_s"]
+            grid_chosen = {(p["method"], p["positions"]): None if p["grid"] is None else
+                           {**from_key(p["grid"]).to_dict(), "key": p["grid"]} for p in earlier["points"]}
+        else:
+            t0 = time.process_time()
+            base = run_cells([aligned, malicious], compute_many=many, cells_per_batch=2, progress=False)
+            rows = run_cells(cells, compute_many=many,
+                             cells_per_batch=auto_cells_per_batch(len(tune), a.batch_size),
+                             progress=True, desc=f"grid {name}")
+            grid_chosen = choose_operating_points(rows, base[0]["coherence"])
+            grid_s = time.process_time() - t0
+            grid_tokens = sum(r["tokens"] for r in rows + base)
 
         def per_item(group, its):
             return [r.per_item() for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
 
         variants = []
-        for z in [float(x) for x in a.floor_z.split(",")]:
+        for variant in a.variants.split(","):
+            z_text, ties = variant.split(":")
             t0 = time.process_time()
             cfg = HalvingConfig(start_items=a.start_items, eta=a.eta, top_layers=a.top_layers,
-                                seed=a.seed, floor_z=z)
+                                seed=a.seed, floor_z=float(z_text), ties=ties)
+            z = variant
             found = successive_halving(cells, tune, per_item, baselines=(aligned, malicious), config=cfg,
                                        prior=probe_prior(loc),
                                        cells_per_batch=auto_cells_per_batch(a.start_items, a.batch_size),
-                                       desc=f"halving {name} z={z:g}")
+                                       desc=f"halving {name} {variant}")
             variants.append((z, found, time.process_time() - t0))
 
         # the chosen points on the test split (packed: one generation for all of them)
@@ -139,14 +161,14 @@ def main() -> None:
             for z, found, _ in variants:
                 hk = key_of(found.chosen.get(group))
                 ht = None if hk is None else test_trait[hk]
-                entry["halving"].append({"floor_z": z, "point": hk, "test_trait": ht, "difference":
+                entry["halving"].append({"variant": z, "point": hk, "test_trait": ht, "difference":
                                          None if ht is None or gk is None else ht - test_trait[gk]})
             points.append(entry)
         report["traits"][name] = {
             "cells": len(cells), "tune_items": len(tune), "test_items": len(test),
             "layers": sorted(dirs), "locate_cpu_s": locate_s,
             "grid": {"tokens": grid_tokens, "cpu_s": grid_s},
-            "halving": [{"floor_z": z, "tokens": found.tokens, "cpu_s": s, "rungs": found.rungs,
+            "halving": [{"variant": z, "tokens": found.tokens, "cpu_s": s, "rungs": found.rungs,
                          "config": found.config, "cost_ratio_tokens": found.tokens / grid_tokens,
                          "cost_ratio_cpu": s / grid_s} for z, found, s in variants],
             "test_baselines": {"aligned": base_test[0]["trait"], "malicious": base_test[1]["trait"]},
@@ -156,12 +178,12 @@ def main() -> None:
               f"test baselines aligned {base_test[0]['trait']:.1f}, malicious {base_test[1]['trait']:.1f}; "
               f"grid {grid_tokens:,} tokens, {grid_s:.0f} CPU s")
         for z, found, s in variants:
-            print(f"halving floor_z={z:g}: {found.tokens:,} tokens ({100 * found.tokens / grid_tokens:.1f} %), "
+            print(f"halving {z}: {found.tokens:,} tokens ({100 * found.tokens / grid_tokens:.1f} %), "
                   f"{s:.0f} CPU s")
         f = lambda x: "–" if x is None else f"{x:.1f}"
         short = lambda k: "–" if k is None else "/".join(k.split("|")[1:4])
         print("| rule | mode | grid point | test trait | " + " | ".join(
-            f"halving z={z:g} | test trait | Δ" for z, _, _ in variants) + " |")
+            f"halving {z} | test trait | Δ" for z, _, _ in variants) + " |")
         print("|---|---|---|---|" + "---|---|---|" * len(variants))
         for p in points:
             print(f"| {p['method']} | {p['positions']} | {short(p['grid'])} | {f(p['grid_test_trait'])} | "

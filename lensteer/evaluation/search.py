@@ -10,6 +10,8 @@ among them exactly as the sweep chooses (:func:`~lensteer.evaluation.sweep.choos
 - Floor on few prompts: before the last rung a cell counts as meeting the coherence floor when
   its mean coherence plus ``floor_z`` standard errors does, so a good cell that a handful of
   prompts measure as just below the floor is not dropped; the last rung applies the floor as is.
+  Cells that tie on trait score are pruned in favour of the larger α (``ties="stronger"``): on a
+  few prompts a tie mostly means neither cell moved the trait yet.
 - Prompts: a permutation of the tune items fixed by ``seed``; rung ``r`` uses its first
   ``start_items · eta^r`` (the last rung all of them). A survivor generates only the prompts
   new to the rung and keeps its earlier per-prompt scores (greedy decoding makes them the
@@ -67,6 +69,7 @@ class HalvingConfig:
     top_layers: int | None = None  # with a prior: start only the cells at the best-scored layers
     min_keep: int = 2  # survivors per (rule, mode) at least: one could fail the floor on more prompts
     floor_z: float = 1.0  # before the last rung, a cell meets the floor if coherence + z·SE does
+    ties: str = "stronger"  # pruning among equal trait scores: "stronger" (larger α) or "paper"
     seed: int = 0  # the prompt permutation
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class HalvingConfig:
             raise ValueError(f"eta must be at least 2, got {self.eta}.")
         if not self.floor_z >= 0:
             raise ValueError(f"floor_z must be >= 0, got {self.floor_z}.")
+        if self.ties not in ("stronger", "paper"):
+            raise ValueError(f"ties must be 'stronger' or 'paper', not {self.ties!r}.")
         if self.min_keep < 1:
             raise ValueError(f"min_keep must be at least 1, got {self.min_keep}.")
         if self.top_layers is not None and self.top_layers < 1:
@@ -99,13 +104,20 @@ def rung_sizes(n_items: int, start: int, eta: int) -> list[int]:
 
 
 def rank_rows(rows: Sequence[Mapping[str, Any]], floor: float | None,
-              z: float = 0.0) -> list[Mapping[str, Any]]:
+              z: float = 0.0, ties: str = "paper") -> list[Mapping[str, Any]]:
     """``rows`` best first by the selection rule: rows at or above the coherence ``floor`` by
     trait score (ties: coherence, smaller α, lower layer, as
     :func:`~lensteer.evaluation.sweep.choose_operating_points`), then rows below it by
     coherence, then rows without a trait score. With ``z > 0`` a row meets the floor when
     ``coherence + z · coherence_se`` does (a cell judged on few prompts is not dropped for
-    falling just short)."""
+    falling just short). ``ties="stronger"``: among rows meeting the floor with equal trait
+    scores, the larger α first (on few prompts a tie mostly means neither moved the trait yet,
+    and the weaker cell is the less likely to).
+
+    >>> rows = [dict(alpha=a, layer=0, trait=0.0, coherence=100.0) for a in (1, 4)]
+    >>> [r["alpha"] for r in rank_rows(rows, 90)], [r["alpha"] for r in rank_rows(rows, 90, ties="stronger")]
+    ([1, 4], [4, 1])
+    """
 
     def key(r: Mapping[str, Any]) -> tuple:
         trait, coh = r.get("trait"), r.get("coherence")
@@ -114,6 +126,8 @@ def rank_rows(rows: Sequence[Mapping[str, Any]], floor: float | None,
             return (0, 0.0, 0.0, *tie)
         reach = None if coh is None else coh + z * float(r.get("coherence_se") or 0.0)
         if floor is None or (reach is not None and reach >= floor - 1e-9):
+            if ties == "stronger":
+                return (2, trait, -tie[0], coh or 0.0, tie[1])
             return (2, trait, coh or 0.0, *tie)
         return (1, coh if coh is not None else -math.inf, trait, *tie)
 
@@ -246,7 +260,7 @@ def successive_halving(
         keep: set[str] = set()
         for group in groups.values():
             k = max(config.min_keep, math.ceil(len(group) / config.eta))
-            keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z)[:k])
+            keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z, config.ties)[:k])
         survivors = [c for c in survivors if c.key in keep]
         rung["kept"] = len(survivors)
         rungs.append(rung)
