@@ -276,12 +276,18 @@ def test_evaluate_with_halving_writes_search_report_and_resumes(organism, locate
     res = evaluate(organism, "honesty", located, config=cfg, out=tmp_path / "ev", figures=True,
                    progress=False)
     search = res["search"]
+    floor = res["sweep"]["coherence_floor"]
     prior = {r.layer: r.cohens_d for r in located.rows if r.point == "resid_post"}
     top2 = sorted(sorted([1, 2, 3], key=lambda layer: -prior[layer])[:2])
     assert search["method"] == "halving" and search["tokens"] == sum(r["tokens"] for r in search["rungs"])
     assert sorted({r["layer"] for r in res["sweep"]["rows"]}) == top2  # the prior pruned layers
     table = {e["layer"]: e for e in search["layers"]}
     assert table[1]["prior"] == pytest.approx(prior[1]) and table[1]["auroc"] is not None
+    last = len(search["rungs"]) - 1
+    for layer, e in table.items():
+        mine = [r for r in res["sweep"]["rows"] if r["layer"] == layer and r["rung"] == last]
+        assert e["finalists"] == len(mine)
+        assert e["best_trait"] == max((r["trait"] for r in mine if r["coherence"] >= floor), default=None)
     for c in res["chosen"]:
         if c["row"] is not None:
             assert f"{c['method']}/{c['positions']}" in table[c["row"]["layer"]]["chosen_by"]

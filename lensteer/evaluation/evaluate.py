@@ -187,9 +187,10 @@ def layer_table(directions: Any, layers: list[int], rows: list[dict[str, Any]],
                 chosen: Mapping[tuple[str, str], dict[str, Any] | None],
                 prior: Mapping[int, float] | None, floor: float | None,
                 point: str = "resid_post") -> list[dict[str, Any]]:
-    """Per swept layer: the prior, the locate probe metrics, the best trait score at or above
-    the coherence floor among the layer's finished cells (rows at the search's last rung), and
-    which (rule, mode) chose the layer — so a report shows why that layer."""
+    """Per swept layer: the prior, the locate probe metrics, how many of the layer's cells
+    reached the search's last rung (all of them for the grid), the best trait score at or above
+    the coherence floor among those, and which (rule, mode) chose the layer — so a report shows
+    why that layer."""
     probe: dict[int, Any] = {}
     if hasattr(directions, "rows"):
         probe = {r.layer: r for r in directions.rows if r.point == point}
@@ -203,6 +204,7 @@ def layer_table(directions: Any, layers: list[int], rows: list[dict[str, Any]],
                                  "prior": None if prior is None else prior.get(layer)}
         for name in PROBE_METRICS:
             entry[name] = getattr(probe[layer], name, None) if layer in probe else None
+        entry["finalists"] = sum(1 for r in rows if r["layer"] == layer and r.get("rung", 0) == top)
         entry["best_trait"] = max((r["trait"] for r in mine), default=None)
         entry["chosen_by"] = [f"{m}/{p}" for (m, p), r in chosen.items()
                               if r is not None and r["layer"] == layer]

@@ -152,14 +152,17 @@ def _search_section(results: Mapping[str, Any]) -> list[str]:
     lines.append("")
     table = search.get("layers") or []
     if table:
-        lines += ["Why the chosen layers: the prior (predictor, else Cohen's d) beside the probe "
-                  "metrics and the best tune trait score above the coherence floor at each layer.",
-                  "", "| layer | prior | probe accuracy | probe AUROC | Cohen's d | best trait | chosen by |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["Why the chosen layers: the layer prior (a steerability predictor, else the "
+                  "probe's Cohen's d) beside the probe metrics, the layer's cells that reached the "
+                  "last rung (all of them for the grid) and the best tune trait score among those "
+                  "above the coherence floor.",
+                  "", "| layer | prior | probe accuracy | probe AUROC | Cohen's d | last-rung cells "
+                  "| best trait | chosen by |",
+                  "|---|---|---|---|---|---|---|---|"]
         for e in table:
             lines.append(f"| {e['layer']} | {_f(e['prior'], 3)} | {_f(e['accuracy'], 3)} | "
-                         f"{_f(e['auroc'], 3)} | {_f(e['cohens_d'], 2)} | {_f(e['best_trait'])} | "
-                         f"{', '.join(e['chosen_by']) or ''} |")
+                         f"{_f(e['auroc'], 3)} | {_f(e['cohens_d'], 2)} | {e.get('finalists', '–')} | "
+                         f"{_f(e['best_trait'])} | {', '.join(e['chosen_by']) or ''} |")
         lines.append("")
     return lines
 
