@@ -314,3 +314,45 @@ def test_cli_search_options_fail_in_one_line(tmp_path, capsys, extra, message):
     assert code == 2 and len(err) == 1 and err[0].startswith("lensteer: error:"), err
     assert message in err[0]
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ a real model
+class _LengthJudge:
+    """Scores a response by its length: cheap, and any changed token shows."""
+
+    name = "length"
+
+    def score(self, items):
+        from lensteer.evaluation import Verdict
+
+        return [Verdict(trait=float(len(it.response)), coherence=100.0) for it in items]
+
+
+@pytest.mark.slow
+def test_packed_cells_equal_each_cell_alone_smollm2(smollm2):
+    import torch
+
+    from lensteer.directions import TraitDirection
+    from lensteer.evaluation import EvalItem
+
+    def direction(layer):
+        g = torch.Generator().manual_seed(layer)
+        return TraitDirection(v_hat=torch.randn(smollm2.cfg.d_model, generator=g), layer=layer,
+                              hook=f"blocks.{layer}.hook_resid_post", boundary=0.0, mu_pos=2.0,
+                              sigma_pos=0.5, mu_neg=-2.0, sigma_neg=0.5,
+                              model=lensteer.model_info(smollm2).to_dict())
+
+    dirs = {layer: direction(layer) for layer in (3, 9, 15)}
+    items = [EvalItem("s", q, "Answer truthfully.", "Mislead the user.")
+             for q in ("What is the capital of France?", "Name a primary colour.",
+                       "How many legs does a spider have?")]
+    cells = [baseline_conditions()[1], Condition("a", method="sttp", layer=9, alpha=8),
+             Condition("b", method="swfc", layer=3, alpha=4, positions="response"),
+             Condition("c", method="stmp", layer=15, alpha=2)]
+    gen = GenSettings(max_new_tokens=10)
+    packed = run_conditions(smollm2, cells, items, _LengthJudge(), dirs, gen=gen)  # type: ignore[arg-type]
+    alone = [run_condition(smollm2, c, items, _LengthJudge(), dirs, gen=gen) for c in cells]  # type: ignore[arg-type]
+    for p, a in zip(packed, alone):
+        assert [g.response_ids for g in p.generations] == [g.response_ids for g in a.generations]
+        assert p.summary()["trait"] == a.summary()["trait"]
+    assert len({tuple(r.texts) for r in packed}) >= 3  # the steering changed the answers
