@@ -15,7 +15,7 @@ and by letter), :mod:`.conditions`, :mod:`.sweep` (resumable, selection rule), :
 """
 from .capability import MCQuestion, load_mc, mc_accuracy, parse_choice
 from .chatbench import ChatBench, ChatBenchConfig
-from .conditions import Condition, EvalItem, GenSettings, build_items, run_condition
+from .conditions import Condition, EvalItem, GenSettings, build_items, run_condition, run_conditions
 from .evaluate import EvaluateConfig, default_judge, directions_by_layer, evaluate
 from .forward import continuation_logprobs, response_cross_entropy
 from .judges import (
@@ -46,6 +46,7 @@ from .metrics import (
 )
 from .multiturn import run_multiturn
 from .report import write_report
+from .search import HalvingConfig, SearchResult, successive_halving
 from .sweep import PAPER_GRID, SweepCheckpoint, choose_operating_points, grid_conditions, run_cells
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
                      "EvalItem",
                      "EvaluateConfig",
                      "GenSettings",
+                     "HalvingConfig",
                      "Judge",
                      "JudgeAnswer",
                      "JudgeError",
@@ -70,6 +72,7 @@ __all__ = [
                      "OrganismJudge",
                      "PairOutcome",
                      "ProbeJudge",
+                     "SearchResult",
                      "SweepCheckpoint",
                      "Verdict",
                      "VerdictCache",
@@ -92,7 +95,9 @@ __all__ = [
                      "response_length",
                      "run_cells",
                      "run_condition",
+                     "run_conditions",
                      "run_multiturn",
+                     "successive_halving",
                      "token_cross_entropy",
                      "write_report",
 ]

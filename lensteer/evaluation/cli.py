@@ -51,6 +51,18 @@ def add_parser(sub: Any) -> None:
                    help="response length limit (default: the preset's)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="sequences per batch (default: the preset's)")
+    p.add_argument("--search", default="grid", choices=["grid", "halving"],
+                   help="grid: every cell on every tune prompt; halving: successive halving (all "
+                        "cells on a few prompts, the best third per rule and mode on 3× the "
+                        "prompts, ...; see docs/search.md)")
+    p.add_argument("--halving-start", type=positive_int, default=None,
+                   help="with --search halving: prompts per cell in the first rung (default 4)")
+    p.add_argument("--top-layers", type=positive_int, default=None,
+                   help="with --search halving: start only the cells at the K layers the prior "
+                        "(steerability predictor, else the probe's Cohen's d) scores best")
+    p.add_argument("--cells-per-batch", type=positive_int, default=None,
+                   help="sweep cells packed into one generation (default: as many as fill a "
+                        "batch; 1: one cell per generation; sampling always runs one by one)")
     p.add_argument("--sample", action="store_true", help="sample (T=0.6, top-p 0.9) instead of greedy")
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
     p.add_argument("--turns", type=positive_int, default=None,
@@ -93,6 +105,14 @@ def _config(args: argparse.Namespace) -> Any:
         gen = replace(gen, batch_size=args.batch_size)
     gen = replace(gen, greedy=not args.sample, seed=args.seed)
     cfg.gen, cfg.seed = gen, args.seed
+    if args.search != "halving" and (args.halving_start or args.top_layers):
+        raise UsageError("--halving-start and --top-layers only apply to --search halving: add "
+                         "--search halving or drop them.")
+    cfg.search = args.search
+    cfg.halving = replace(cfg.halving, seed=args.seed,
+                          **({"start_items": args.halving_start} if args.halving_start else {}),
+                          **({"top_layers": args.top_layers} if args.top_layers else {}))
+    cfg.cells_per_batch = args.cells_per_batch
     if args.capability is not None:
         cfg.capability = None if args.capability == "none" else args.capability
     for name in ("capability_limit", "max_items", "prompts_per_scenario"):
@@ -136,6 +156,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     elif (out / "locate" / "sweep.json").exists():
         loc = LocateResult.load(out / "locate")
     check_checkpoint(out / "sweep_cells.jsonl")
+    check_checkpoint(out / "search_cells.jsonl")
     with lock_out(out):
         model = load_model_from_args(args)
         trait = load_trait(args.trait, model=model)
@@ -172,7 +193,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                neutral_system=trait.neutral_prompts[0] if trait.neutral_prompts else None)
         elif judge is None:
             judge = default_judge(model, trait, dirs)
-        res = evaluate(model, trait, dirs, config=cfg, judge=judge, out=out,
+        res = evaluate(model, trait, loc, config=cfg, judge=judge, out=out,
                        figures=not args.no_figures,
                        chat=chat.config if chat else None, chat_judge=chat.judge if chat else None)
     print(format_main_table(res))

@@ -39,7 +39,9 @@ __all__ = [
     "GenSettings",
     "baseline_conditions",
     "build_items",
+    "finite_mean",
     "run_condition",
+    "run_conditions",
     "split_scenarios",
 ]
 
@@ -157,6 +159,16 @@ class EvalGenSettings(_settings.GenSettings):
 GenSettings = EvalGenSettings
 
 
+def finite_mean(xs: Sequence[float | None]) -> float | None:
+    """The mean of the finite numbers in ``xs`` (``None`` when there are none).
+
+    >>> finite_mean([1.0, None, 3.0, float("nan")])
+    2.0
+    """
+    v = [x for x in xs if x is not None and math.isfinite(x)]
+    return sum(v) / len(v) if v else None
+
+
 @dataclass
 class ConditionRun:
     """Per-item results of one condition on one item list."""
@@ -174,18 +186,33 @@ class ConditionRun:
 
     def summary(self) -> dict[str, Any]:
         """Means (no intervals): the numbers a sweep cell keeps."""
-
-        def mean(xs):
-            v = [x for x in xs if x is not None and math.isfinite(x)]
-            return sum(v) / len(v) if v else None
-
+        mean = finite_mean
         return {
             "trait": mean(self.trait), "coherence": mean(self.coherence),
             "coherence_source": self.coherence_source, "ce": mean(self.ce),
             "length": mean([float(x) for x in self.length]), "n": len(self.texts),
             "finished": mean([1.0 if f else 0.0 for f in self.finished]),
+            "tokens": sum(self.tokens),
             **self.intervention,
         }
+
+    @property
+    def tokens(self) -> list[int]:
+        """Tokens generated per item (the generation cost)."""
+        return [len(g.response_ids) for g in self.generations]
+
+    def per_item(self) -> dict[str, list[Any]]:
+        """The per-item numbers a search merges across rungs (JSON-ready)."""
+        n = len(self.texts)
+        return {"trait": list(self.trait), "coherence": list(self.coherence),
+                "ce": list(self.ce) if self.ce else [None] * n,
+                "length": [int(x) for x in self.length],
+                "finished": [bool(f) for f in self.finished], "tokens": self.tokens}
+
+
+def _conversations(items: Sequence[EvalItem], side: str) -> list[list[dict[str, str]]]:
+    return [[{"role": "system", "content": it.system(side)},
+             {"role": "user", "content": it.prompt}] for it in items]
 
 
 def run_condition(
@@ -204,8 +231,7 @@ def run_condition(
     ``ce``: compute the cross-entropy of the first 50 response tokens under the unsteered model
     with each item's aligned system prompt (default: only when the judge gives no coherence).
     """
-    convs = [[{"role": "system", "content": it.system(condition.side)},
-              {"role": "user", "content": it.prompt}] for it in items]
+    convs = _conversations(items, condition.side)
     steerer = condition.steerer(directions or {})
     intervention: dict[str, float] = {}
     if steerer is None:
@@ -214,6 +240,60 @@ def run_condition(
         with steer(model, steerer, telemetry=telemetry) as session:
             gens = generate(model, convs, gen=gen, progress=False)
         intervention = intervention_size(session.telemetry)
+    return _score(model, condition, items, judge, gens, intervention, gen=gen, ce=ce)
+
+
+def run_conditions(
+    model: LensModel,
+    conditions: Sequence[Condition],
+    items: Sequence[EvalItem],
+    judge: Judge,
+    directions: Mapping[int, TraitDirection] | None = None,
+    *,
+    gen: GenSettings = GenSettings(),
+    ce: bool | None = None,
+    telemetry: bool = True,
+) -> list[ConditionRun]:
+    """:func:`run_condition` for several conditions on the same items, their generations
+    *packed*: one :func:`~lensteer.generation.generate` call carries every condition's prompts,
+    each row steered by its own condition (``lensteer.steer(model, rows=...)``: rule, α, layer,
+    positions, threshold per row), then split back per condition for judging, cross-entropy and
+    per-row telemetry.
+
+    Greedy decoding gives every condition exactly the tokens, and so the scores, it gets alone
+    (tests/test_search.py); intervention sizes agree to float rounding. Sampled decoding seeds
+    each batch (``seed + batch index``), so its draws depend on which rows share a batch: then
+    the conditions run one by one, as :func:`run_condition` would, and stay reproducible.
+    """
+    conditions = list(conditions)
+    if len(conditions) <= 1 or gen.sampling:
+        return [run_condition(model, c, items, judge, directions, gen=gen, ce=ce, telemetry=telemetry)
+                for c in conditions]
+    convs: list[list[dict[str, str]]] = []
+    rows: list[Steerer | None] = []
+    spans: list[range] = []
+    for c in conditions:
+        start = len(convs)
+        convs += _conversations(items, c.side)
+        rows += [c.steerer(directions or {})] * len(items)
+        spans.append(range(start, len(convs)))
+    telemetry_of = None
+    if any(r is not None for r in rows):
+        with steer(model, rows=rows, telemetry=telemetry) as session:
+            gens = generate(model, convs, gen=gen, progress=False)
+        telemetry_of = session.telemetry
+    else:
+        gens = generate(model, convs, gen=gen, progress=False)
+    return [_score(model, c, items, judge, gens[span.start:span.stop],
+                   intervention_size(telemetry_of, sequences=span) if c.steered else {},
+                   gen=gen, ce=ce)
+            for c, span in zip(conditions, spans)]
+
+
+def _score(model: LensModel, condition: Condition, items: Sequence[EvalItem], judge: Judge,
+           gens: list[Generation], intervention: dict[str, float], *, gen: GenSettings,
+           ce: bool | None) -> ConditionRun:
+    """Judge one condition's generations (and their cross-entropy when needed)."""
     verdicts = judge.score([JudgeItem(it.prompt, g.text, it.reference, g.finished, tuple(g.messages))
                             for it, g in zip(items, gens)])
     trait = [v.trait for v in verdicts]

@@ -52,21 +52,28 @@ from .conditions import (
     baseline_conditions,
     build_items,
     run_condition,
+    run_conditions,
     split_scenarios,
 )
 from .judges import Judge
 from .metrics import bootstrap_ci, recovery
 from .multiturn import CACHE_MODES, run_multiturn
+from .search import HalvingConfig, successive_halving
 from .sweep import (
     COHERENCE_RATIO,
     SweepCheckpoint,
+    auto_cells_per_batch,
     choose_operating_points,
     fingerprint,
     grid_conditions,
     run_cells,
 )
 
-__all__ = ["FORMAT_VERSION", "EvaluateConfig", "default_judge", "directions_by_layer", "evaluate"]
+__all__ = ["FORMAT_VERSION", "SEARCHES", "EvaluateConfig", "default_judge", "directions_by_layer",
+           "evaluate", "layer_table", "probe_prior"]
+
+#: How the operating point is searched: every cell on every tune prompt, or successive halving.
+SEARCHES = ("grid", "halving")
 
 FORMAT_VERSION = 1
 
@@ -106,6 +113,15 @@ class EvaluateConfig:
     coherence_ratio: float = COHERENCE_RATIO
     n_boot: int = 1000
     seed: int = 0
+    search: str = "grid"  # "grid" (every cell on every tune prompt) or "halving" (lensteer.evaluation.search)
+    halving: HalvingConfig = field(default_factory=HalvingConfig)
+    cells_per_batch: int | None = None  # cells packed into one generation (None: fill a batch; 1: no packing)
+
+    def __post_init__(self) -> None:
+        if self.search not in SEARCHES:
+            raise ValueError(f"search must be one of {', '.join(SEARCHES)}, not {self.search!r}.")
+        if self.cells_per_batch is not None and self.cells_per_batch < 1:
+            raise ValueError(f"cells_per_batch must be at least 1, got {self.cells_per_batch}.")
 
     @classmethod
     def preset(cls, name: str) -> EvaluateConfig:
@@ -127,12 +143,14 @@ class EvaluateConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["gen"] = self.gen.to_dict()
+        data["halving"] = self.halving.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluateConfig:
         data = dict(data)
         data["gen"] = GenSettings(**data.get("gen", {}))
+        data["halving"] = HalvingConfig.from_dict(data.get("halving", {}))
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -151,6 +169,49 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
     points = {parse_hook_name(d.hook)[1] for d in items}
     keep = [d for d in items if len(points) == 1 or parse_hook_name(d.hook)[1] == point]
     return {int(d.layer): d for d in keep}
+
+
+def probe_prior(directions: Any, point: str = "resid_post") -> dict[int, float] | None:
+    """The halving search's default layer prior from a LocateResult's probe metrics: Cohen's
+    d of the fitted direction (the held-out AUROC where d is missing); ``None`` for anything
+    else. A steerability predictor, passed as ``evaluate(prior=...)``, replaces it."""
+    if not (hasattr(directions, "directions") and hasattr(directions, "rows")):
+        return None
+    return {r.layer: float(r.cohens_d if r.cohens_d is not None else r.auroc)
+            for r in directions.rows if r.point == point}
+
+
+#: The probe metrics the report shows beside the prior for each swept layer.
+PROBE_METRICS = ("accuracy", "auroc", "cohens_d")
+
+
+def layer_table(directions: Any, layers: list[int], rows: list[dict[str, Any]],
+                chosen: Mapping[tuple[str, str], dict[str, Any] | None],
+                prior: Mapping[int, float] | None, floor: float | None,
+                point: str = "resid_post") -> list[dict[str, Any]]:
+    """Per swept layer: the prior, the locate probe metrics, how many of the layer's cells
+    reached the search's last rung (all of them for the grid), the best trait score at or above
+    the coherence floor among those, and which (rule, mode) chose the layer — so a report shows
+    why that layer."""
+    probe: dict[int, Any] = {}
+    if hasattr(directions, "rows"):
+        probe = {r.layer: r for r in directions.rows if r.point == point}
+    top = max((r.get("rung", 0) for r in rows), default=0)
+    out = []
+    for layer in layers:
+        mine = [r for r in rows if r["layer"] == layer and r.get("rung", 0) == top
+                and r.get("trait") is not None
+                and (floor is None or (r.get("coherence") or 0.0) >= floor - 1e-9)]
+        entry: dict[str, Any] = {"layer": layer,
+                                 "prior": None if prior is None else prior.get(layer)}
+        for name in PROBE_METRICS:
+            entry[name] = getattr(probe[layer], name, None) if layer in probe else None
+        entry["finalists"] = sum(1 for r in rows if r["layer"] == layer and r.get("rung", 0) == top)
+        entry["best_trait"] = max((r["trait"] for r in mine), default=None)
+        entry["chosen_by"] = [f"{m}/{p}" for (m, p), r in chosen.items()
+                              if r is not None and r["layer"] == layer]
+        out.append(entry)
+    return out
 
 
 def default_judge(model: LensModel, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
@@ -196,6 +257,7 @@ def evaluate(
     figures: bool = True,
     chat: Any = None,
     chat_judge: Any = None,
+    prior: Mapping[int, float] | None = None,
 ) -> dict[str, Any]:
     """Run the protocol (module docstring); returns the ``results.json`` content.
 
@@ -203,6 +265,10 @@ def evaluate(
     panel (MT-Bench, AlpacaEval-style win rate) for every non-extension condition, judged by
     ``chat_judge`` (default: ``judge`` when it is a language model, else the endpoint in
     ``LENSTEER_JUDGE_BASE_URL``); checked before the sweep starts.
+
+    ``prior``: ``{layer: score}`` for ``config.search == "halving"`` (a steerability predictor;
+    default: :func:`probe_prior` of a LocateResult), used with ``config.halving.top_layers``
+    and shown beside the probe metrics in the report.
     """
     config = config or EvaluateConfig()
     trait = load_trait(trait, model=model)
@@ -260,17 +326,48 @@ def evaluate(
                                           round(d.boundary, 6)] for k, d in sorted(dirs.items())}}
     checkpoint = SweepCheckpoint(out_dir / "sweep_cells.jsonl", fingerprint(settings)) if out_dir else None
 
-    def compute(cell: Condition) -> dict[str, Any]:
-        return run_condition(model, cell, tune, judge, dirs, gen=gen, ce=needs_ce).summary()
+    # packed generation (run_conditions); never under sampling, whose draws depend on a batch's rows
+    pack = 1 if gen.sampling else (config.cells_per_batch or auto_cells_per_batch(len(tune), gen.batch_size))
+
+    def compute_many(group: Any) -> list[dict[str, Any]]:
+        return [r.summary() for r in run_conditions(model, group, tune, judge, dirs, gen=gen, ce=needs_ce)]
 
     aligned_c, malicious_c = baseline_conditions()
-    base_rows = run_cells([aligned_c, malicious_c], compute, checkpoint=checkpoint,
-                          progress=False)
     cells = grid_conditions(config.grid, layers, config.positions)
-    rows = run_cells(cells, compute, checkpoint=checkpoint, progress=progress,
-                     desc=f"sweep {trait.name}")
+    if prior is None:
+        prior = probe_prior(directions)
+    if config.search == "halving":
+        settings["halving"] = config.halving.to_dict()
+        settings["prior"] = None if prior is None else {str(k): v for k, v in sorted(prior.items())}
+        search_pack = 1 if gen.sampling else (config.cells_per_batch or auto_cells_per_batch(
+            config.halving.start_items, gen.batch_size))
+        search_ck = (SweepCheckpoint(out_dir / "search_cells.jsonl", fingerprint(settings))
+                     if out_dir else None)
+
+        def compute_items(group: Any, its: Any) -> list[dict[str, Any]]:
+            return [r.per_item() for r in run_conditions(model, group, its, judge, dirs, gen=gen,
+                                                         ce=needs_ce)]
+
+        found = successive_halving(
+            cells, tune, compute_items, baselines=(aligned_c, malicious_c), config=config.halving,
+            prior=prior, ratio=config.coherence_ratio, checkpoint=search_ck,
+            cells_per_batch=search_pack, progress=progress, desc=f"halving {trait.name}")
+        base_rows = [found.baselines["aligned"], found.baselines["malicious"]]
+        rows, chosen = found.rows, found.chosen
+        search_info = found.to_dict()
+        search_info["cells_per_batch"] = search_pack
+    else:
+        base_rows = run_cells([aligned_c, malicious_c], compute_many=compute_many,
+                              cells_per_batch=pack, checkpoint=checkpoint, progress=False)
+        rows = run_cells(cells, compute_many=compute_many, cells_per_batch=pack,
+                         checkpoint=checkpoint, progress=progress, desc=f"sweep {trait.name}")
+        chosen = choose_operating_points(rows, base_rows[0]["coherence"], ratio=config.coherence_ratio)
+        search_info = {"method": "grid", "tokens": sum(int(r.get("tokens") or 0) for r in rows + base_rows),
+                       "prior": None if prior is None else {str(k): v for k, v in prior.items()},
+                       "cells_per_batch": pack}
     aligned_coh = base_rows[0]["coherence"]
-    chosen = choose_operating_points(rows, aligned_coh, ratio=config.coherence_ratio)
+    floor = None if aligned_coh is None else config.coherence_ratio * aligned_coh
+    search_info["layers"] = layer_table(directions, layers, rows, chosen, prior, floor)
     timings["sweep"] = time.perf_counter() - t0
 
     # ------------------------------------------------------------------ 2. extensions
@@ -293,7 +390,8 @@ def evaluate(
                 alphas = config.token_grid.get(method, []) if calibration == "token" else config.grid.get(method, [])
                 ext_cells += grid_conditions({method: alphas}, [paper["layer"]], ["all"],
                                              threshold=threshold, calibration=calibration)
-        ext_rows = run_cells(ext_cells, compute, checkpoint=checkpoint, progress=progress,
+        ext_rows = run_cells(ext_cells, compute_many=compute_many, cells_per_batch=pack,
+                             checkpoint=checkpoint, progress=progress,
                              desc=f"extensions {trait.name}")
         for method in registry.gated_rules():
             paper = chosen.get((method, "all"))
@@ -385,6 +483,7 @@ def evaluate(
         "sweep": {"baselines": {"aligned": base_rows[0], "malicious": base_rows[1]},
                   "coherence_floor": None if aligned_coh is None else config.coherence_ratio * aligned_coh,
                   "n_cells": len(rows), "layers": layers, "rows": rows},
+        "search": search_info,
         "chosen": [{"method": m, "positions": p, "row": chosen.get((m, p))}
                    for p in config.positions for m in _swept(config.grid)],
         "extensions": {"rows": ext_rows, "matched": matched, "note": ext_note},

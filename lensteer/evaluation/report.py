@@ -127,6 +127,46 @@ def _chosen_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _search_section(results: Mapping[str, Any]) -> list[str]:
+    """How the operating points were searched, what it cost, and why each chosen layer: the
+    layer prior (a steerability predictor, else the probe's Cohen's d) beside the probe metrics
+    and the best trait score the layer reached above the coherence floor."""
+    search = results.get("search")
+    if not search:
+        return []
+    lines = ["## Search and layer choice", ""]
+    if search["method"] == "halving":
+        cfg = search["config"]
+        lines += [f"Successive halving (start {cfg['start_items']} prompts, keep 1/{cfg['eta']} per "
+                  f"rule and mode, {cfg['eta']}× the prompts per rung"
+                  + (f", only the {cfg['top_layers']} best-prior layers" if cfg.get("top_layers") else "")
+                  + f", seed {cfg['seed']}): {search['tokens']:,} tokens generated.", "",
+                  "| rung | prompts | cells | kept | tokens | coherence floor |",
+                  "|---|---|---|---|---|---|"]
+        for r in search["rungs"]:
+            lines.append(f"| {r['rung']} | {r['items']} | {r['cells']} | {r.get('kept', '–')} | "
+                         f"{r['tokens']:,} | {_f(r['coherence_floor'])} |")
+    else:
+        lines.append(f"Exhaustive grid: every cell on every tune prompt, {search['tokens']:,} "
+                     "tokens generated.")
+    lines.append("")
+    table = search.get("layers") or []
+    if table:
+        lines += ["Why the chosen layers: the layer prior (a steerability predictor, else the "
+                  "probe's Cohen's d) beside the probe metrics, the layer's cells that reached the "
+                  "last rung (all of them for the grid) and the best tune trait score among those "
+                  "above the coherence floor.",
+                  "", "| layer | prior | probe accuracy | probe AUROC | Cohen's d | last-rung cells "
+                  "| best trait | chosen by |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for e in table:
+            lines.append(f"| {e['layer']} | {_f(e['prior'], 3)} | {_f(e['accuracy'], 3)} | "
+                         f"{_f(e['auroc'], 3)} | {_f(e['cohens_d'], 2)} | {e.get('finalists', '–')} | "
+                         f"{_f(e['best_trait'])} | {', '.join(e['chosen_by']) or ''} |")
+        lines.append("")
+    return lines
+
+
 def _extension_table(results: Mapping[str, Any]) -> str:
     ext = results["extensions"]
     if not ext["matched"]:
@@ -259,6 +299,7 @@ def format_report(results: Mapping[str, Any], figures: Sequence[str] = ()) -> st
         "",
         _chosen_table(results),
         "",
+        *_search_section(results),
         "## Extensions: per-token calibration and percentile threshold at matched trait score",
         "",
         _extension_table(results),

@@ -32,6 +32,7 @@ from .conditions import Condition
 
 __all__ = [
     "COHERENCE_RATIO",
+    "auto_cells_per_batch",
     "PAPER_GRID",
     "SweepCheckpoint",
     "check_checkpoint",
@@ -197,23 +198,61 @@ class SweepCheckpoint:
 
 def run_cells(
     cells: Sequence[Condition],
-    compute: Callable[[Condition], Mapping[str, Any]],
+    compute: Callable[[Condition], Mapping[str, Any]] | None = None,
     *,
+    compute_many: Callable[[Sequence[Condition]], Sequence[Mapping[str, Any]]] | None = None,
+    cells_per_batch: int = 1,
     checkpoint: SweepCheckpoint | None = None,
     progress: bool = True,
     desc: str = "sweep",
+    prefix: str = "",
 ) -> list[dict[str, Any]]:
     """Compute each cell's row (``compute(cell)`` → metrics), skipping cells in ``checkpoint``;
-    rows come back in ``cells`` order, each with the condition's fields merged in."""
+    rows come back in ``cells`` order, each with the condition's fields merged in.
+
+    ``compute_many(cells)`` → one metrics mapping per cell, instead of ``compute``: the cells
+    still to do go to it ``cells_per_batch`` at a time (packed generation,
+    :func:`~lensteer.evaluation.conditions.run_conditions`); each is checkpointed when its pack
+    is done. ``prefix`` goes before each cell's key in the checkpoint (a search's rung).
+    """
+    if (compute is None) == (compute_many is None):
+        raise TypeError("run_cells takes exactly one of compute and compute_many.")
+    if cells_per_batch < 1:
+        raise ValueError(f"cells_per_batch must be at least 1, got {cells_per_batch}.")
+    if compute_many is not None:
+        many = compute_many
+    else:
+        one = compute
+        assert one is not None
+        many = lambda group: [one(c) for c in group]  # noqa: E731
+        cells_per_batch = 1
     done = checkpoint.done if checkpoint is not None else {}
-    todo = [c for c in cells if c.key not in done]
+    todo = [c for c in cells if prefix + c.key not in done]
     results: dict[str, dict[str, Any]] = {}
     with tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
               disable=not progress) as bar:
-        for cell in todo:
-            row = {**cell.to_dict(), "key": cell.key, **dict(compute(cell))}
-            if checkpoint is not None:
-                checkpoint.add(cell.key, row)
-            results[cell.key] = row
-            bar.update(1)
-    return [dict(results.get(c.key) or done[c.key]) for c in cells]
+        for start in range(0, len(todo), cells_per_batch):
+            group = todo[start:start + cells_per_batch]
+            metrics = list(many(group))
+            if len(metrics) != len(group):
+                raise RuntimeError(f"compute_many returned {len(metrics)} rows for {len(group)} cells.")
+            for cell, m in zip(group, metrics):
+                row = {**cell.to_dict(), "key": cell.key, **dict(m)}
+                if checkpoint is not None:
+                    checkpoint.add(prefix + cell.key, row)
+                results[cell.key] = row
+                bar.update(1)
+    return [dict(results.get(c.key) or done[prefix + c.key]) for c in cells]
+
+
+def auto_cells_per_batch(n_items: int, batch_size: int, sampling: bool = False) -> int:
+    """How many cells to pack into one generation: enough to fill a batch of ``batch_size``
+    rows with ``n_items`` prompts per cell (1 when a cell fills it alone, and under sampling,
+    whose draws depend on the batch's rows).
+
+    >>> auto_cells_per_batch(12, 64), auto_cells_per_batch(100, 64), auto_cells_per_batch(12, 64, True)
+    (5, 1, 1)
+    """
+    if sampling or n_items <= 0:
+        return 1
+    return max(1, batch_size // n_items)
