@@ -35,7 +35,6 @@ from ..directions import TraitDirection
 from ..errors import UsageError
 from ..generation.forced import continuation_logprobs
 from ..protocols import LensModel
-
 from ..steering import make_steerer, registry, steer
 from .contrastive import ALIGNED, MALICIOUS, Sample
 

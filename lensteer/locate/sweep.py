@@ -71,7 +71,13 @@ from .contrastive import (
     build_neutral,
 )
 from .metrics import _auroc, cross_validate, recommend
-from .predictors import contrastive_pairs, difference_consistency, sign_split, small_push, teacher_forced_effect
+from .predictors import (
+    contrastive_pairs,
+    difference_consistency,
+    sign_split,
+    small_push,
+    teacher_forced_effect,
+)
 from .result import LocateResult, LocateRow
 
 __all__ = ["locate"]
