@@ -39,7 +39,7 @@ from ..steering import make_steerer, registry, steer
 from .contrastive import ALIGNED, MALICIOUS, Sample
 
 __all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "contrastive_pairs", "difference_consistency",
-           "sign_split", "small_push", "teacher_forced_effect"]
+           "sign_split", "small_push", "spearman", "teacher_forced_effect"]
 
 #: The predictors a :class:`~lensteer.locate.LocateResult` row can carry (higher = steer here).
 PREDICTORS = ("tf_effect", "diff_consistency", "sign_split")
@@ -149,3 +149,35 @@ def teacher_forced_effect(
         assert cond is not None
         out.setdefault(cond[0], {})[cond[1]] = float((margins[j] - margins[0]).nanmean())
     return out
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks, ties get their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson on average ranks); NaN when either side is constant
+    (a predictor that does not vary across layers ranks nothing).
+
+    >>> spearman([1, 2, 3, 4], [10, 20, 40, 30])
+    0.8
+    >>> spearman([1, 1, 1], [1, 2, 3])
+    nan
+    """
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"spearman needs two sequences of one length ≥ 2, got {len(x)} and {len(y)}.")
+    rx, ry = torch.tensor(_ranks(list(x)), dtype=torch.float64), torch.tensor(_ranks(list(y)), dtype=torch.float64)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    denom = float(rx.norm() * ry.norm())
+    return float(rx @ ry) / denom if denom > 0 else math.nan
