@@ -100,7 +100,7 @@ class LocateResult:
         layers where it was not computed are left out. Names: ``tf_effect`` (the recommended
         default, :data:`~lensteer.locate.predictors.DEFAULT_PREDICTOR`), ``diff_consistency``,
         ``sign_split``, or any numeric row field (``auroc``, ``cohens_d``, ...)."""
-        known = {f.name for f in fields(LocateRow) if f.name not in ("hook", "point", "tf_effect_rules")}
+        known = {f.name for f in fields(LocateRow) if f.name not in ("layer", "hook", "point", "tf_effect_rules")}
         if name not in known:
             raise KeyError(f"Unknown predictor {name!r}; choose from {', '.join(sorted(known))}.")
         out = {}
