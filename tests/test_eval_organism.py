@@ -45,6 +45,15 @@ def test_report_on_organism(organism, tmp_path):
                 assert re.search(r"-?\d+ \[-?\d+, -?\d+\] %", line)  # recovery with its interval
     assert "Recovery of the aligned–malicious gap, all tokens" in report
     assert "Repetition across turns" in report
+    # the chosen layers beside their probe metrics and steerability predictors
+    assert [r["layer"] for r in res["locate"]] == [0, 1]
+    chosen = {c["row"]["layer"] for c in res["chosen"] if c["row"]}
+    for layer in (0, 1):
+        row = loc.row(layer)
+        mark = "**" if layer in chosen else ""
+        line = [ln for ln in report.splitlines() if ln.startswith(f"| {mark}{layer}{mark} |")][0]
+        assert f"| {row.auroc:.2f} |" in line and f"| {row.tf_effect:.3f} |" in line
+        assert f"{row.diff_consistency:.2f} ± {row.diff_consistency_sd:.2f}" in line
 
 
 @pytest.mark.slow

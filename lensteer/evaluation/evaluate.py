@@ -151,6 +151,21 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
     return {int(d.layer): d for d in keep}
 
 
+#: The per-layer numbers of a locate result that the report shows beside the chosen layers.
+LOCATE_COLUMNS = ("accuracy", "auroc", "cohens_d", "tf_effect", "diff_consistency",
+                  "diff_consistency_sd", "sign_split_pairs")
+
+
+def _locate_rows(directions: Any, layers: list[int], point: str = "resid_post") -> list[dict[str, Any]]:
+    """Probe metrics and steerability predictors of the swept layers, when ``directions`` is a
+    LocateResult (``[]`` otherwise)."""
+    rows = getattr(directions, "rows", None)
+    if rows is None:
+        return []
+    return [{"layer": r.layer, **{k: getattr(r, k, None) for k in LOCATE_COLUMNS}}
+            for r in rows if r.point == point and r.layer in layers]
+
+
 def default_judge(model: LensModel, trait: Trait, directions: Mapping[int, TraitDirection] | None = None) -> Judge:
     """The exact graders of a bundled model with its own trait files; an :class:`OpenAIJudge` when
     ``LENSTEER_JUDGE_BASE_URL`` (or ``OPENAI_BASE_URL``) is set; else a :class:`ProbeJudge` at
@@ -376,6 +391,7 @@ def evaluate(
         "sweep": {"baselines": {"aligned": base_rows[0], "malicious": base_rows[1]},
                   "coherence_floor": None if aligned_coh is None else config.coherence_ratio * aligned_coh,
                   "n_cells": len(rows), "layers": layers, "rows": rows},
+        "locate": _locate_rows(directions, layers),
         "chosen": [{"method": m, "positions": p, "row": chosen.get((m, p))}
                    for p in config.positions for m in _swept(config.grid)],
         "extensions": {"rows": ext_rows, "matched": matched, "note": ext_note},

@@ -127,6 +127,30 @@ def _chosen_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _locate_table(results: Mapping[str, Any]) -> str:
+    """Per swept layer: the probe metrics and the steerability predictors of the locate result,
+    and which rules chose that layer; so a reader sees why the chosen layer won."""
+    rows = results.get("locate") or []
+    if not rows:
+        return "No locate result given (directions passed directly): no per-layer probe metrics."
+    by_layer: dict[int, list[str]] = {}
+    for c in results["chosen"]:
+        if c["row"] is not None:
+            by_layer.setdefault(c["row"]["layer"], []).append(f"{c['method']}/{c['positions']}")
+    lines = ["| layer | chosen by | probe acc | probe AUROC | Cohen's d | teacher-forced effect "
+             "(nats/token) | difference consistency | pairs split by m |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mark = "**" if r["layer"] in by_layer else ""
+        dcons = ("–" if r.get("diff_consistency") is None else
+                 f"{_num(r['diff_consistency'], 2)} ± {_num(r.get('diff_consistency_sd') or 0.0, 2)}")
+        split = r.get("sign_split_pairs")
+        lines.append(f"| {mark}{r['layer']}{mark} | {', '.join(by_layer.get(r['layer'], [])) or ''} | "
+                     f"{_f(r.get('accuracy'), 2)} | {_f(r.get('auroc'), 2)} | {_f(r.get('cohens_d'), 2)} | "
+                     f"{_f(r.get('tf_effect'), 3)} | {dcons} | {fmt_pct(split, 0)} |")
+    return "\n".join(lines)
+
+
 def _extension_table(results: Mapping[str, Any]) -> str:
     ext = results["extensions"]
     if not ext["matched"]:
@@ -254,6 +278,15 @@ def format_report(results: Mapping[str, Any], figures: Sequence[str] = ()) -> st
         "## Chosen operating points (tune split)",
         "",
         _chosen_table(results),
+        "",
+        "### Why these layers: probe metrics and steerability predictors (from `locate`)",
+        "",
+        _locate_table(results),
+        "",
+        "Probe metrics say where the trait is readable; the teacher-forced effect (how far a small "
+        "push of each rule moves the aligned-vs-malicious log-likelihood margin, best rule) says "
+        "where a push changes the answer. On the organism and the persona model it ranks layers by "
+        "their steering recovery better than the probe metrics (docs/predictors.md).",
         "",
         "## Extensions: per-token calibration and percentile threshold at matched trait score",
         "",
