@@ -26,7 +26,12 @@ import time
 import torch
 
 import lensteer
-from lensteer.evaluation.conditions import baseline_conditions, build_items, run_condition, split_scenarios
+from lensteer.evaluation.conditions import (
+    baseline_conditions,
+    build_items,
+    run_condition,
+    split_scenarios,
+)
 from lensteer.evaluation.evaluate import default_judge, directions_by_layer
 from lensteer.evaluation.sweep import grid_conditions, recovery_by_layer, run_cells
 from lensteer.locate.predictors import spearman

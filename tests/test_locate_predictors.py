@@ -13,7 +13,6 @@ import torch
 import lensteer
 from lensteer.errors import UsageError
 from lensteer.evaluation.sweep import recovery_by_layer
-from lensteer.steering import make_steerer
 from lensteer.locate import LocateResult, Sample, build_contrastive, collect_activations
 from lensteer.locate.predictors import (
     DEFAULT_PREDICTOR,
@@ -25,6 +24,7 @@ from lensteer.locate.predictors import (
     spearman,
     teacher_forced_effect,
 )
+from lensteer.steering import make_steerer
 
 LAYERS = [1, 4]
 
