@@ -55,7 +55,8 @@ def organism_recovery(model, trait, located):
     aligned, malicious = run_cells(list(baseline_conditions()), compute, progress=False)
     cells = grid_conditions(registry.paper_grid(), sorted(dirs), ["all", "response"])
     rows = run_cells(cells, compute, desc=f"grid {trait.name}")
-    return recovery_by_layer(rows, aligned, malicious), len(cells), len(tune)
+    return (recovery_by_layer(rows, aligned, malicious),
+            recovery_by_layer(rows, {**aligned, "coherence": None}, malicious), len(cells), len(tune))
 
 
 def persona_recovery():
@@ -63,20 +64,38 @@ def persona_recovery():
     return {layer: max(0.0, (max(cells) - mal) / (al - mal)) for layer, cells in PERSONA_SWEEP.items()}
 
 
-def report(name, located, recovery):
+def ceiling(recovery):
+    """The best ρ any predictor can reach: one that orders the layers exactly as the recovery
+    does (ties in the recovery broken arbitrarily, which cannot be ranked right)."""
+    layers = sorted(recovery)
+    order = sorted(layers, key=lambda layer: recovery[layer])
+    return spearman([order.index(layer) for layer in layers], [recovery[layer] for layer in layers])
+
+
+def report(name, located, recovery, unfloored=None):
     layers = sorted(recovery)
     print(f"\n## {name}\n")
-    print("| layer | recovery | " + " | ".join(COLUMNS) + " |")
-    print("|---:|---:|" + "---:|" * len(COLUMNS))
+    extra = " recovery, no floor |" if unfloored else ""
+    print("| layer | recovery |" + extra + " " + " | ".join(COLUMNS) + " |")
+    print("|---:|---:|" + ("---:|" if unfloored else "") + "---:|" * len(COLUMNS))
     values = {c: located.predictor(c) for c in COLUMNS}
     for layer in layers:
         cells = [f"{values[c].get(layer, float('nan')):.3g}" for c in COLUMNS]
-        print(f"| {layer} | {recovery[layer]:.2f} | " + " | ".join(cells) + " |")
+        more = f" {unfloored[layer]:.2f} |" if unfloored else ""
+        print(f"| {layer} | {recovery[layer]:.2f} |{more} " + " | ".join(cells) + " |")
     rho = {}
-    for c in COLUMNS:
-        xs = [values[c].get(layer, float("nan")) for layer in layers]
-        rho[c] = spearman(xs, [recovery[layer] for layer in layers])
-    print("| **Spearman ρ** | | " + " | ".join(f"**{rho[c]:+.2f}**" for c in COLUMNS) + " |")
+    for c in COLUMNS + ["ceiling"]:
+        xs = [values[c].get(layer, float("nan")) for layer in layers] if c != "ceiling" else None
+        rho[c] = (ceiling(recovery) if xs is None else
+                  spearman(xs, [recovery[layer] for layer in layers]))
+    pad = " |" if unfloored else ""
+    print(f"| **Spearman ρ** (ceiling {rho['ceiling']:+.2f}) | |{pad} "
+          + " | ".join(f"**{rho[c]:+.2f}**" for c in COLUMNS) + " |")
+    if unfloored:
+        free = {c: spearman([values[c].get(layer, float("nan")) for layer in layers],
+                            [unfloored[layer] for layer in layers]) for c in COLUMNS}
+        print(f"| Spearman ρ, no floor (ceiling {ceiling(unfloored):+.2f}) | |{pad} "
+              + " | ".join(f"{free[c]:+.2f}" for c in COLUMNS) + " |")
     return rho
 
 
@@ -91,9 +110,9 @@ def main():
     for name in ("honesty", "compassion"):
         trait = lensteer.load_trait(name, model=model)
         located = lensteer.locate(model, trait, neutral=False, progress=False)
-        recovery, n_cells, n_items = organism_recovery(model, trait, located)
+        recovery, unfloored, n_cells, n_items = organism_recovery(model, trait, located)
         print(f"\norganism {name}: {n_cells} grid cells × {n_items} tune items")
-        summary[f"organism {name}"] = report(f"organism {name}", located, recovery)
+        summary[f"organism {name}"] = report(f"organism {name}", located, recovery, unfloored)
     if not args.skip_persona:
         model = lensteer.load_model("smollm2-persona")
         trait = lensteer.load_trait("honesty", model=model)
@@ -103,10 +122,10 @@ def main():
         summary["smollm2-persona honesty"] = report("smollm2-persona honesty", located,
                                                     persona_recovery())
     print("\n## Spearman ρ of each column with the per-layer recovery\n")
-    print("| model, trait | " + " | ".join(COLUMNS) + " |")
-    print("|---|" + "---:|" * len(COLUMNS))
+    print("| model, trait | " + " | ".join(COLUMNS) + " | ceiling |")
+    print("|---|" + "---:|" * (len(COLUMNS) + 1))
     for name, rho in summary.items():
-        print(f"| {name} | " + " | ".join(f"{rho[c]:+.2f}" for c in COLUMNS) + " |")
+        print(f"| {name} | " + " | ".join(f"{rho[c]:+.2f}" for c in COLUMNS + ["ceiling"]) + " |")
     print(f"\nwall {time.time() - wall:.0f} s, CPU {time.process_time() - cpu:.0f} s (one thread)")
 
 

@@ -219,3 +219,22 @@ def test_round_trip_and_old_json(located):
     old = LocateResult.from_dict(data)
     assert old.rows[0].tf_effect is None and old.predictor() == {}
     assert old.table().splitlines()[1].split()[-4:] == ["-", "-", "-", "-"]
+
+
+def test_recommendation_names_the_most_steerable_layer():
+    from lensteer.locate import LocateRow, recommend
+
+    def row(layer, auroc, tf):
+        return LocateRow(layer=layer, hook=f"blocks.{layer}.hook_resid_post", point="resid_post",
+                         accuracy=auroc, auroc=auroc, cohens_d=layer + 1.0, cos_mean_diff=0.9,
+                         boundary=0.0, mu_pos=1.0, sigma_pos=1.0, mu_neg=-1.0, sigma_neg=1.0,
+                         delta_mu=2.0, tf_effect=tf)
+
+    rows = [row(0, 0.6, 0.9), row(1, 0.7, 0.5), row(2, 1.0, 0.1), row(3, 1.0, 0.2), row(4, 1.0, 0.0)]
+    layers, text = recommend(rows)
+    assert layers == [0, 2, 3, 4] and "most at layer 0" in text
+    without = [row(r.layer, r.auroc, None) for r in rows]
+    layers, text = recommend(without)
+    assert layers == [2, 3, 4] and "teacher-forced" not in text
+    layers, text = recommend([row(0, 0.5, 0.1), row(1, 0.6, 0.3)])  # nothing separable
+    assert layers == [1] and "most at layer 1" in text
