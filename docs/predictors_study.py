@@ -39,12 +39,13 @@ from lensteer.steering import registry
 
 COLUMNS = ["tf_effect", "diff_consistency", "sign_split_pairs", "auroc", "cohens_d", "cos_mean_diff"]
 
-#: docs/persona.md, "Where steering works" (python docs/persona_sweep.py): truthful share per
-#: layer and cell under a held-out malicious prompt; aligned 100 %, malicious unsteered 43.8 %.
-PERSONA_SWEEP = {3: [31, 25, 31, 38], 6: [44, 31, 31, 44], 9: [44, 38, 38, 44],
-                 12: [38, 44, 38, 44], 15: [81, 88, 88, 81], 18: [69, 44, 75, 69],
-                 21: [56, 38, 69, 44]}
-PERSONA_BASELINES = (100.0, 43.8)
+#: docs/persona.md, "Where steering works" (python docs/persona_sweep.py): truthful answers out
+#: of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2, SwFC α 2) under a held-out malicious
+#: prompt (the page prints them as rounded percentages: 44 % = 7/16); aligned 16/16, malicious
+#: unsteered 7/16.
+PERSONA_SWEEP = {3: [5, 4, 5, 6], 6: [7, 5, 5, 7], 9: [7, 6, 6, 7], 12: [6, 7, 6, 7],
+                 15: [13, 14, 14, 13], 18: [11, 7, 12, 11], 21: [9, 6, 11, 7]}
+PERSONA_BASELINES = (16, 7)
 
 
 def organism_recovery(model, trait, located):
