@@ -285,8 +285,8 @@ def format_report(results: Mapping[str, Any], figures: Sequence[str] = ()) -> st
         "",
         "Probe metrics say where the trait is readable; the teacher-forced effect (how far a small "
         "push of each rule moves the aligned-vs-malicious log-likelihood margin, best rule) says "
-        "where a push changes the answer. On the organism and the persona model it ranks layers by "
-        "their steering recovery better than the probe metrics (docs/predictors.md).",
+        "where a push changes the answer; on the organism and the persona model it ordered the layers "
+        "as the full steering grid did, the probe metrics did not (docs/predictors.md).",
         "",
         "## Extensions: per-token calibration and percentile threshold at matched trait score",
         "",

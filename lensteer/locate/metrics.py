@@ -96,8 +96,8 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
 
     Candidates: the first layer whose held-out AUROC reaches 0.9, the middle of the separable
     range, the layer with the largest Cohen's d, and — when the rows carry it — the layer with
-    the largest teacher-forced effect (the steerability predictor that ranked layers like the
-    steering grid on the bundled models, docs/predictors.md). Probe metrics say where the trait
+    the largest teacher-forced effect (the steerability predictor that ordered the layers as the
+    full steering grid did on the organism and the persona model, docs/predictors.md). Probe metrics say where the trait
     is readable, not where steering changes behaviour, so the reason says to run a steering sweep.
     """
     point = point or (rows[0].point if rows else "resid_post")
