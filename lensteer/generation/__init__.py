@@ -14,7 +14,8 @@ step, so steering works through :func:`generate` unchanged.
 'the capital of france is santiago.'
 
 Modules: :mod:`.core` (``generate``, ``Generation``, ``left_pad``, ``pad_token_id``),
-:mod:`.settings` (``GenSettings``), :mod:`.policy` (which path:
+:mod:`.settings` (``GenSettings``), :mod:`.forced` (teacher-forced log-probabilities of given
+continuations, no generation), :mod:`.policy` (which path:
 the TransformerLens model's ``generate`` or the fast path), :mod:`.tl` and :mod:`.fast` (the two
 paths). Batch positions reach hooks through :mod:`lensteer.runtime`.
 """
