@@ -154,6 +154,19 @@ def test_teacher_forced_effect_batched_equals_one_at_a_time(organism, located, s
         assert value == pytest.approx(batched["blocks.4.hook_resid_post"][rule], abs=1e-4)
 
 
+def test_max_pairs_scores_an_even_spread_of_pairs(organism, located, samples):
+    pairs = contrastive_pairs(samples)
+    assert len(pairs) == 4
+    capped = teacher_forced_effect(organism, samples, located.directions, max_pairs=2, progress=False)
+    kept = [samples[k] for a, m in (pairs[0], pairs[-1]) for k in (a, m)]  # first and last pair
+    direct = teacher_forced_effect(organism, kept, located.directions, progress=False)
+    for site in capped:
+        for rule in capped[site]:
+            assert capped[site][rule] == pytest.approx(direct[site][rule], abs=1e-5)
+    with pytest.raises(UsageError, match="tf_pairs"):
+        lensteer.locate(organism, "honesty", layers=[2], max_scenarios=4, n_folds=2, tf_pairs=0)
+
+
 def test_no_hooks_left_after_an_error(organism, located, samples):
     bad = [Sample("x", "", 1, "", 0, [1, 2], (1, 2), "")]  # no malicious side
     with pytest.raises(UsageError):
@@ -172,6 +185,7 @@ def test_locate_rows_carry_the_predictors(located, organism):
         assert -1 <= row.diff_consistency <= 1 and row.diff_consistency_sd >= 0
         assert row.sign_split == 1.0 and 0 <= row.sign_split_pairs <= 1
     assert located.settings["push"] == small_push() and located.settings["tf_effect"] is True
+    assert located.settings["tf_pairs"] == 32
     assert DEFAULT_PREDICTOR in PREDICTORS
     assert located.predictor() == {r.layer: r.tf_effect for r in located.rows}
     assert set(located.predictor("diff_consistency")) == set(LAYERS)

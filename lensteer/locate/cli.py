@@ -44,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-tf-effect", action="store_true",
                    help="skip the teacher-forced effect (the steerability predictor that costs "
                         "forward passes over every layer × rule; the cheap predictors stay)")
+    p.add_argument("--tf-pairs", type=positive_int, default=32,
+                   help="contrastive pairs the teacher-forced effect scores (evenly spread)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     p.set_defaults(func=_cmd_locate)
 
@@ -78,7 +80,7 @@ def locate_command(args: argparse.Namespace) -> int:
             max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens,
             greedy=args.greedy, seed=args.seed, batch_size=args.batch_size,
             per_token=not args.no_per_token, evaluate=args.evaluate,
-            tf_effect=not args.no_tf_effect,
+            tf_effect=not args.no_tf_effect, tf_pairs=args.tf_pairs,
         )
         with staged_dir(out) as tmp:
             result.save(tmp)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import torch
 from jaxtyping import Float
@@ -39,7 +40,9 @@ from ..steering import make_steerer, registry, steer
 from .contrastive import ALIGNED, MALICIOUS, Sample
 
 __all__ = ["DEFAULT_PREDICTOR", "PREDICTORS", "contrastive_pairs", "difference_consistency",
-           "sign_split", "small_push", "spearman", "teacher_forced_effect"]
+           "sign_split", "small_push", "spearman", "spread", "teacher_forced_effect"]
+
+T = TypeVar("T")
 
 #: The predictors a :class:`~lensteer.locate.LocateResult` row can carry (higher = steer here).
 PREDICTORS = ("tf_effect", "diff_consistency", "sign_split")
@@ -69,6 +72,23 @@ def contrastive_pairs(samples: Sequence[Sample]) -> list[tuple[int, int]]:
     return [(i, first[(s.scenario, s.paraphrase, MALICIOUS)]) for i, s in enumerate(samples)
             if s.label == ALIGNED and first[(s.scenario, s.paraphrase, ALIGNED)] == i
             and (s.scenario, s.paraphrase, MALICIOUS) in first]
+
+
+def spread(items: Sequence[T], limit: int | None) -> list[T]:
+    """At most ``limit`` of ``items``, evenly spaced, first and last included (all when
+    ``limit`` is None or not smaller).
+
+    >>> spread(list(range(10)), 4)
+    [0, 3, 6, 9]
+    """
+    items = list(items)
+    if limit is None or len(items) <= limit:
+        return items
+    if limit < 1:
+        raise UsageError(f"max_pairs must be at least 1, got {limit}.")
+    if limit == 1:
+        return items[:1]
+    return [items[round(i * (len(items) - 1) / (limit - 1))] for i in range(limit)]
 
 
 def difference_consistency(
@@ -105,6 +125,7 @@ def teacher_forced_effect(
     *,
     push: Mapping[str, float] | None = None,
     positions: str = "all",
+    max_pairs: int | None = None,
     batch_size: int = 16,
     progress: bool | None = None,
 ) -> dict[str, dict[str, float]]:
@@ -114,13 +135,14 @@ def teacher_forced_effect(
         mean log p(aligned response | malicious prompt) − mean log p(malicious response | malicious prompt)
 
     (steered minus unsteered, nats per token; positive = the push favours the aligned answer).
-    ``push``: ``{rule: α}`` (default :func:`small_push`). One teacher-forced pass over every
+    ``push``: ``{rule: α}`` (default :func:`small_push`). ``max_pairs``: score at most this
+    many pairs, evenly spread over the set (:func:`spread`). One teacher-forced pass over every
     row: the unsteered rows and one copy per (site, rule), steered per row.
     """
     push = dict(small_push() if push is None else push)
     if not push:
         raise UsageError("teacher_forced_effect needs at least one rule to push with.")
-    pairs = contrastive_pairs(samples)
+    pairs = spread(contrastive_pairs(samples), max_pairs)
     if not pairs:
         raise UsageError("teacher_forced_effect needs aligned/malicious pairs of one scenario "
                          "and paraphrase; the samples have none.")

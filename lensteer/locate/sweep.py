@@ -114,6 +114,7 @@ def locate(
     token_percentile: float = 5.0,
     tf_effect: bool = True,
     push: Mapping[str, float] | None = None,
+    tf_pairs: int | None = 32,
     progress: bool | None = None,
 ) -> LocateResult:
     """Sweep layers × hook points for ``trait`` on ``model`` (see the module docstring).
@@ -146,6 +147,8 @@ def locate(
             :mod:`lensteer.locate.predictors`.
         push: ``{rule: α}``, the small push of the teacher-forced effect (default
             :func:`~lensteer.locate.predictors.small_push`).
+        tf_pairs: score the teacher-forced effect on at most this many contrastive pairs,
+            evenly spread over the set (``None``: all); its cost grows with pairs × sites × rules.
         drop_empty: drop aligned/malicious pairs in which a response has zero tokens (with a
             warning naming their scenarios) instead of raising.
     """
@@ -161,6 +164,8 @@ def locate(
                     token_percentile=token_percentile, check_scenarios=samples is None,
                     settings=settings)
     push = _check_push(push)
+    if tf_pairs is not None and tf_pairs < 1:
+        raise UsageError(f"tf_pairs must be at least 1 (or None for all pairs), got {tf_pairs}.")
     batch_size = settings.batch_size
     gen_kw: dict[str, Any] = dict(gen=settings, progress=progress)
     if samples is None:
@@ -206,7 +211,7 @@ def locate(
                 d.project(emb[pair_pos]), d.project(emb[pair_neg]), d.boundary)
 
     if tf_effect and pairs:
-        effects = teacher_forced_effect(model, samples, directions, push=push,
+        effects = teacher_forced_effect(model, samples, directions, push=push, max_pairs=tf_pairs,
                                         batch_size=max(batch_size, 16), progress=progress)
         for row in rows:
             row.tf_effect_rules = effects[row.hook]
@@ -240,6 +245,7 @@ def locate(
                     prompts_per_scenario=prompts_per_scenario, max_scenarios=max_scenarios,
                     per_token=per_token, neutral=neutral, evaluate=evaluate, data_hash=data_hash,
                     token_percentile=token_percentile, tf_effect=tf_effect, push=push,
+                    tf_pairs=tf_pairs if tf_effect else None,
                     trait_path=trait.path, **settings.to_dict())
     return LocateResult(
         trait=trait.name, model=info, method=method, n_folds=n_folds, rows=rows, cosine=cosine,
