@@ -1,13 +1,14 @@
 """Benchmark: what the teacher-forced effect costs in ``locate``, and per-row steering vs one
 steered pass per (layer, rule).
 
-On the organism (honesty, all 6 layers, its full contrastive set, greedy 48 tokens), interleaved
+On the organism (honesty, all 6 layers, its full contrastive set, 48 sampled tokens), interleaved
 over ``--repeats``, CPU time of this one-thread process, medians:
 
 - ``locate`` on a given contrastive set with ``tf_effect=False`` vs ``True`` (the predictor's
   share of a sweep once the responses exist; generation is left out, it is the same for both);
-- :func:`lensteer.locate.predictors.teacher_forced_effect` (every (layer, rule) and the
-  unsteered rows in one teacher-forced pass over the rows, steered per row) vs a loop that
+- :func:`lensteer.locate.predictors.teacher_forced_effect` on the 32 pairs ``locate`` scores
+  by default (every (layer, rule) and the unsteered rows in one teacher-forced pass over the
+  rows, steered per row) vs a loop that
   scores the same rows once per condition under ``steer(model, steerer)``, which is what the
   predictor costs without per-row steering.
 
@@ -29,7 +30,12 @@ torch.set_num_threads(1)
 import lensteer  # noqa: E402
 from lensteer.generation.forced import continuation_logprobs  # noqa: E402
 from lensteer.locate import build_contrastive  # noqa: E402
-from lensteer.locate.predictors import contrastive_pairs, small_push, teacher_forced_effect  # noqa: E402
+from lensteer.locate.predictors import (  # noqa: E402
+    contrastive_pairs,
+    small_push,
+    spread,
+    teacher_forced_effect,
+)
 from lensteer.steering import make_steerer  # noqa: E402
 
 
@@ -63,15 +69,17 @@ def main():
     samples = build_contrastive(model, trait, progress=False)
     kw = dict(samples=samples, neutral=False, per_token=False, progress=False)
     dirs = lensteer.locate(model, trait, tf_effect=False, **kw).directions
+    kept = [samples[k] for a, m in spread(contrastive_pairs(samples), 32) for k in (a, m)]
     runs = {k: [] for k in ("locate, no tf_effect", "locate, tf_effect", "tf_effect, per-row",
                             "tf_effect, a pass per condition")}
     for _ in range(args.repeats):
         runs["locate, no tf_effect"].append(cpu(lambda: lensteer.locate(model, trait, tf_effect=False, **kw)))
         runs["locate, tf_effect"].append(cpu(lambda: lensteer.locate(model, trait, tf_effect=True, **kw)))
-        runs["tf_effect, per-row"].append(cpu(lambda: teacher_forced_effect(model, samples, dirs, progress=False)))
-        runs["tf_effect, a pass per condition"].append(cpu(lambda: one_condition_at_a_time(model, samples, dirs)))
+        runs["tf_effect, per-row"].append(cpu(lambda: teacher_forced_effect(model, kept, dirs, progress=False)))
+        runs["tf_effect, a pass per condition"].append(cpu(lambda: one_condition_at_a_time(model, kept, dirs)))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"organism honesty: {len(contrastive_pairs(samples))} pairs, {len(dirs)} layers × "
+    print(f"organism honesty: {len(contrastive_pairs(samples))} pairs (the effect scores "
+          f"{len(kept) // 2}), {len(dirs)} layers × "
           f"{len(small_push())} rules + unsteered = {len(dirs) * len(small_push()) + 1} conditions; "
           f"CPU medians of {args.repeats}")
     base = med["locate, no tf_effect"]

@@ -111,7 +111,7 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
         "sweep over these candidates and the layers before them."
     )
     pushed = [r for r in rows if r.tf_effect is not None and math.isfinite(r.tf_effect)]
-    steerable = max(pushed, key=lambda r: r.tf_effect) if pushed else None
+    steerable = max(pushed, key=lambda r: r.tf_effect or 0.0) if pushed else None
     push_note = "" if steerable is None else (
         f" A small push moves the aligned-vs-malicious log-likelihood margin most at layer "
         f"{steerable.layer} (teacher-forced effect {steerable.tf_effect:.3g} nats/token; the "
