@@ -103,14 +103,17 @@ def report(name, located, recovery, unfloored=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-persona", action="store_true")
+    parser.add_argument("--tf-pairs", default="32",
+                        help="pairs the teacher-forced effect scores ('all' or a number; locate's default 32)")
     args = parser.parse_args()
+    tf_pairs = None if args.tf_pairs == "all" else int(args.tf_pairs)
     torch.set_num_threads(1)
     wall, cpu = time.time(), time.process_time()
     summary = {}
     model = lensteer.load_model("organism")
     for name in ("honesty", "compassion"):
         trait = lensteer.load_trait(name, model=model)
-        located = lensteer.locate(model, trait, neutral=False, progress=False)
+        located = lensteer.locate(model, trait, neutral=False, tf_pairs=tf_pairs, progress=False)
         recovery, unfloored, n_cells, n_items = organism_recovery(model, trait, located)
         print(f"\norganism {name}: {n_cells} grid cells × {n_items} tune items")
         summary[f"organism {name}"] = report(f"organism {name}", located, recovery, unfloored)
@@ -119,7 +122,7 @@ def main():
         trait = lensteer.load_trait("honesty", model=model)
         located = lensteer.locate(model, trait, layers=sorted(PERSONA_SWEEP), max_scenarios=24,
                                   n_folds=4, max_new_tokens=24, greedy=True, neutral=False,
-                                  progress=False)
+                                  tf_pairs=tf_pairs, progress=False)
         summary["smollm2-persona honesty"] = report("smollm2-persona honesty", located,
                                                     persona_recovery())
     print("\n## Spearman ρ of each column with the per-layer recovery\n")

@@ -76,10 +76,18 @@ def test_sign_split_matches_numpy():
     assert sign_split(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]), 2.5) == (0.0, 0.0)
 
 
-def test_pairs_follow_scenario_and_paraphrase_not_order():
+def test_pairs_are_adjacent_aligned_then_malicious_of_one_scenario(organism):
     s = lambda sc, k, label: Sample(sc, "", label, "", k, [1, 2], (1, 2), "")  # noqa: E731
-    samples = [s("a", 0, 0), s("b", 0, 1), s("a", 0, 1), s("a", 1, 1), s("b", 0, 0), s("a", 1, 0)]
-    assert contrastive_pairs(samples) == [(1, 4), (2, 0), (3, 5)]
+    samples = [s("a", 0, 1), s("a", 0, 0), s("a", 1, 1), s("a", 1, 0), s("b", 0, 0), s("b", 0, 1),
+               s("c", 0, 1), s("d", 0, 0), s("d", 1, 1), s("d", 2, 0)]
+    assert contrastive_pairs(samples) == [(0, 1), (2, 3), (8, 9)]
+    # compassion's prompt lists differ in length (9 aligned, 10 malicious), so a pair's two
+    # paraphrase indices differ; every scenario still gives its pair
+    trait = lensteer.load_trait("compassion", model=organism)
+    assert len(trait.aligned_prompts) != len(trait.malicious_prompts)
+    built = build_contrastive(organism, trait, max_new_tokens=4, greedy=True, progress=False)
+    assert any(built[2 * k].paraphrase != built[2 * k + 1].paraphrase for k in range(len(built) // 2))
+    assert contrastive_pairs(built) == [(2 * k, 2 * k + 1) for k in range(len(trait.scenarios))]
 
 
 def test_spearman_matches_scipy_with_ties():

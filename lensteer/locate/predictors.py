@@ -60,18 +60,18 @@ def small_push() -> dict[str, float]:
 
 
 def contrastive_pairs(samples: Sequence[Sample]) -> list[tuple[int, int]]:
-    """``(aligned index, malicious index)`` of every scenario and paraphrase with both sides.
+    """``(aligned index, malicious index)`` of every pair: an aligned sample followed directly
+    by a malicious one of the same scenario, the layout of
+    :func:`~lensteer.locate.contrastive.build_contrastive`. The two ``paraphrase`` indices may
+    differ: they index two prompt lists, which need not have one length.
 
     >>> s = lambda sc, label: Sample(sc, "", label, "", 0, [1, 2], (1, 2), "")
-    >>> contrastive_pairs([s("a", 1), s("a", 0), s("b", 0), s("c", 1), s("c", 0)])
-    [(0, 1), (3, 4)]
+    >>> contrastive_pairs([s("a", 1), s("a", 0), s("b", 0), s("c", 1), s("c", 0), s("a", 1), s("a", 0)])
+    [(0, 1), (3, 4), (5, 6)]
     """
-    first: dict[tuple[str, int, int], int] = {}
-    for i, s in enumerate(samples):
-        first.setdefault((s.scenario, s.paraphrase, s.label), i)
-    return [(i, first[(s.scenario, s.paraphrase, MALICIOUS)]) for i, s in enumerate(samples)
-            if s.label == ALIGNED and first[(s.scenario, s.paraphrase, ALIGNED)] == i
-            and (s.scenario, s.paraphrase, MALICIOUS) in first]
+    return [(i, i + 1) for i in range(len(samples) - 1)
+            if samples[i].label == ALIGNED and samples[i + 1].label == MALICIOUS
+            and samples[i].scenario == samples[i + 1].scenario]
 
 
 def spread(items: Sequence[T], limit: int | None) -> list[T]:
