@@ -85,7 +85,7 @@ def main() -> None:
         successive_halving,
     )
     from lensteer.evaluation.conditions import Condition, baseline_conditions, split_scenarios
-    from lensteer.evaluation.evaluate import default_judge, directions_by_layer, probe_prior
+    from lensteer.evaluation.evaluate import default_judge, default_prior, directions_by_layer
     from lensteer.evaluation.sweep import auto_cells_per_batch
     from lensteer.steering import registry
 
@@ -140,7 +140,7 @@ def main() -> None:
                                 seed=a.seed, floor_z=float(z_text), ties=ties)
             z = variant
             found = successive_halving(cells, tune, per_item, baselines=(aligned, malicious), config=cfg,
-                                       prior=probe_prior(loc),
+                                       prior=default_prior(loc),
                                        cells_per_batch=auto_cells_per_batch(a.start_items, a.batch_size),
                                        desc=f"halving {name} {variant}")
             variants.append((z, found, time.process_time() - t0))

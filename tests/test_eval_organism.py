@@ -45,6 +45,18 @@ def test_report_on_organism(organism, tmp_path):
                 assert re.search(r"-?\d+ \[-?\d+, -?\d+\] %", line)  # recovery with its interval
     assert "Recovery of the aligned–malicious gap, all tokens" in report
     assert "Repetition across turns" in report
+    # the chosen layers beside their probe metrics and steerability predictors
+    table = {e["layer"]: e for e in res["search"]["layers"]}
+    assert sorted(table) == [0, 1]
+    chosen = {c["row"]["layer"] for c in res["chosen"] if c["row"]}
+    for layer in (0, 1):
+        row = loc.row(layer)
+        # the default prior is the teacher-forced effect, which locate computed for every layer
+        assert table[layer]["prior"] == pytest.approx(row.tf_effect)
+        mark = "**" if layer in chosen else ""
+        line = [ln for ln in report.splitlines() if ln.startswith(f"| {mark}{layer}{mark} |")][0]
+        assert f"| {row.auroc:.3f} |" in line and f"| {row.tf_effect:.3f} |" in line
+        assert f"{row.diff_consistency:.2f} ± {row.diff_consistency_sd:.2f}" in line
 
 
 @pytest.mark.slow

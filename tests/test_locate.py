@@ -183,9 +183,16 @@ def test_cli_writes_sweep_directions_and_plots(tiny_dirs, given_trait, tmp_path,
     assert all(ROW_KEYS <= set(r) for r in sweep["layers"])
     assert len(list((out / "directions").glob("*.safetensors"))) == 4
     assert (out / "sweep.png").stat().st_size > 1000 and (out / "cosine.png").exists()
+    assert (out / "predictors.png").stat().st_size > 1000
     assert list(out.glob("projections_L*_resid_post.png"))
+    assert all(r["tf_effect"] is not None and r["diff_consistency"] is not None for r in sweep["layers"])
     printed = capsys.readouterr().out
-    assert "recommended layers" in printed and "auroc" in printed
+    assert "recommended layers" in printed and "auroc" in printed and " tf " in printed
+    assert main(["locate", "--model", str(tiny_dirs["llama"]), "--trait", str(given_trait), "--out",
+                 str(out), "--responses", "given", "--folds", "4", "--layers", "1",
+                 "--max-new-tokens", "4", "--no-tf-effect", "--no-plots"]) == 0
+    [row] = json.loads((out / "sweep.json").read_text())["layers"]
+    assert row["tf_effect"] is None and row["diff_consistency"] is not None
     # bad input: a clear error and exit status 2, no traceback
     assert main(["locate", "--model", str(tiny_dirs["llama"]), "--trait", "nope", "--out", str(out)]) == 2
 

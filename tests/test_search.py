@@ -277,7 +277,8 @@ def test_evaluate_with_halving_writes_search_report_and_resumes(organism, locate
                    progress=False)
     search = res["search"]
     floor = res["sweep"]["coherence_floor"]
-    prior = {r.layer: r.cohens_d for r in located.rows if r.point == "resid_post"}
+    prior = located.predictor("tf_effect")  # the default prior: the teacher-forced effect
+    assert sorted(prior) == [r.layer for r in located.rows if r.point == "resid_post"]
     top2 = sorted(sorted([1, 2, 3], key=lambda layer: -prior[layer])[:2])
     assert search["method"] == "halving" and search["tokens"] == sum(r["tokens"] for r in search["rungs"])
     assert sorted({r["layer"] for r in res["sweep"]["rows"]}) == top2  # the prior pruned layers

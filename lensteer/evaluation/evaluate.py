@@ -70,7 +70,7 @@ from .sweep import (
 )
 
 __all__ = ["FORMAT_VERSION", "SEARCHES", "EvaluateConfig", "default_judge", "directions_by_layer",
-           "evaluate", "layer_table", "probe_prior"]
+           "evaluate", "layer_table", "default_prior"]
 
 #: How the operating point is searched: every cell on every tune prompt, or successive halving.
 SEARCHES = ("grid", "halving")
@@ -171,25 +171,31 @@ def directions_by_layer(directions: Any, point: str = "resid_post") -> dict[int,
     return {int(d.layer): d for d in keep}
 
 
-def probe_prior(directions: Any, point: str = "resid_post") -> dict[int, float] | None:
-    """The halving search's default layer prior from a LocateResult's probe metrics: Cohen's
-    d of the fitted direction (the held-out AUROC where d is missing); ``None`` for anything
-    else. A steerability predictor, passed as ``evaluate(prior=...)``, replaces it."""
+def default_prior(directions: Any, point: str = "resid_post") -> dict[int, float] | None:
+    """The halving search's default layer prior from a LocateResult: the teacher-forced effect
+    (the steerability predictor that ranked layers as the full grid did, docs/predictors.md)
+    where locate computed it for every layer, else the probe's Cohen's d (the held-out AUROC
+    where d is missing); ``None`` for anything else. ``evaluate(prior=...)`` replaces it."""
     if not (hasattr(directions, "directions") and hasattr(directions, "rows")):
         return None
-    return {r.layer: float(r.cohens_d if r.cohens_d is not None else r.auroc)
-            for r in directions.rows if r.point == point}
+    rows = [r for r in directions.rows if r.point == point]
+    effect = directions.predictor("tf_effect", point) if hasattr(directions, "predictor") else {}
+    if rows and len(effect) == len(rows):
+        return effect
+    return {r.layer: float(r.cohens_d if r.cohens_d is not None else r.auroc) for r in rows}
 
 
-#: The probe metrics the report shows beside the prior for each swept layer.
-PROBE_METRICS = ("accuracy", "auroc", "cohens_d")
+#: The per-layer numbers of a locate result that the report shows beside the chosen layers:
+#: probe metrics, then the steerability predictors.
+LOCATE_COLUMNS = ("accuracy", "auroc", "cohens_d", "tf_effect", "diff_consistency",
+                  "diff_consistency_sd", "sign_split_pairs")
 
 
 def layer_table(directions: Any, layers: list[int], rows: list[dict[str, Any]],
                 chosen: Mapping[tuple[str, str], dict[str, Any] | None],
                 prior: Mapping[int, float] | None, floor: float | None,
                 point: str = "resid_post") -> list[dict[str, Any]]:
-    """Per swept layer: the prior, the locate probe metrics, how many of the layer's cells
+    """Per swept layer: the prior, the locate probe metrics and steerability predictors, how many of the layer's cells
     reached the search's last rung (all of them for the grid), the best trait score at or above
     the coherence floor among those, and which (rule, mode) chose the layer — so a report shows
     why that layer."""
@@ -204,7 +210,7 @@ def layer_table(directions: Any, layers: list[int], rows: list[dict[str, Any]],
                 and (floor is None or (r.get("coherence") or 0.0) >= floor - 1e-9)]
         entry: dict[str, Any] = {"layer": layer,
                                  "prior": None if prior is None else prior.get(layer)}
-        for name in PROBE_METRICS:
+        for name in LOCATE_COLUMNS:
             entry[name] = getattr(probe[layer], name, None) if layer in probe else None
         entry["finalists"] = sum(1 for r in rows if r["layer"] == layer and r.get("rung", 0) == top)
         entry["best_trait"] = max((r["trait"] for r in mine), default=None)
@@ -267,7 +273,7 @@ def evaluate(
     ``LENSTEER_JUDGE_BASE_URL``); checked before the sweep starts.
 
     ``prior``: ``{layer: score}`` for ``config.search == "halving"`` (a steerability predictor;
-    default: :func:`probe_prior` of a LocateResult), used with ``config.halving.top_layers``
+    default: :func:`default_prior` of a LocateResult), used with ``config.halving.top_layers``
     and shown beside the probe metrics in the report.
     """
     config = config or EvaluateConfig()
@@ -335,7 +341,7 @@ def evaluate(
     aligned_c, malicious_c = baseline_conditions()
     cells = grid_conditions(config.grid, layers, config.positions)
     if prior is None:
-        prior = probe_prior(directions)
+        prior = default_prior(directions)
     if config.search == "halving":
         settings["halving"] = config.halving.to_dict()
         settings["prior"] = None if prior is None else {str(k): v for k, v in sorted(prior.items())}

@@ -1,5 +1,6 @@
-"""Teacher-forced scoring: log-probabilities of given continuations, and the paper's judge-free
-coherence metric (cross-entropy of the first 50 response tokens under the unsteered model with
+"""Teacher-forced scoring: log-probabilities of given continuations
+(:func:`continuation_logprobs`, which lives in :mod:`lensteer.generation.forced` so the locate
+wing can use it too), and the paper's judge-free coherence metric (cross-entropy of the first 50 response tokens under the unsteered model with
 the aligned system prompt).
 
 Rows are laid out as ``[left-padded prompt | continuation, right-padded]`` and their positions
@@ -17,62 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-from jaxtyping import Float
-from torch import Tensor
-
-from .. import runtime
 from ..chat import format_chat
-from ..generation import Generation, left_pad, pad_token_id
-from ..protocols import LensModel, model_device
+from ..generation import Generation
+from ..generation.forced import continuation_logprobs
+from ..protocols import LensModel
 
 __all__ = ["FIRST_TOKENS", "continuation_logprobs", "response_cross_entropy"]
 
 #: How many response tokens the judge-free coherence metric reads (the paper's 50).
 FIRST_TOKENS = 50
-
-
-def continuation_logprobs(
-    model: LensModel,
-    prompts: Sequence[Sequence[int]],
-    continuations: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 16,
-) -> list[Float[Tensor, " n_tokens"]]:
-    """Per-token log-probabilities of each continuation after its prompt, one tensor per row.
-
-    Active steering applies (see the module docstring); nothing is generated.
-    """
-    if len(prompts) != len(continuations):
-        raise ValueError(f"Got {len(prompts)} prompts but {len(continuations)} continuations.")
-    pad = pad_token_id(model)
-    device = model_device(model)
-    out: list[Tensor | None] = [None] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), len(continuations[i])))
-    with torch.no_grad():
-        for b in range(0, len(order), batch_size):
-            batch = order[b:b + batch_size]
-            p_tok, p_mask = left_pad([list(prompts[i]) for i in batch], pad)
-            width = max(max(len(continuations[i]) for i in batch), 1)
-            c_tok = torch.full((len(batch), width), pad, dtype=torch.long)
-            c_mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for r, i in enumerate(batch):
-                c = list(continuations[i])
-                if c:
-                    c_tok[r, :len(c)] = torch.tensor(c, dtype=torch.long)
-                    c_mask[r, :len(c)] = 1
-            tokens = torch.cat([p_tok, c_tok], 1).to(device)
-            mask = torch.cat([p_mask, c_mask], 1).to(device)
-            with runtime.positions(prompt_mask=p_mask.to(device), indices=batch):
-                logits = model(tokens, attention_mask=mask)
-            logits = getattr(logits, "logits", logits)
-            P = p_tok.shape[1]
-            # logits at position t predict token t + 1: continuation token k sits at P + k
-            lp = torch.log_softmax(logits[:, P - 1:P - 1 + width].to(torch.float32), -1)
-            got = lp.gather(-1, c_tok.to(device).unsqueeze(-1)).squeeze(-1).cpu()
-            for r, i in enumerate(batch):
-                out[i] = got[r, :len(continuations[i])]
-    return out  # type: ignore[return-value]
 
 
 def response_cross_entropy(

@@ -152,17 +152,27 @@ def _search_section(results: Mapping[str, Any]) -> list[str]:
     lines.append("")
     table = search.get("layers") or []
     if table:
-        lines += ["Why the chosen layers: the layer prior (a steerability predictor, else the "
-                  "probe's Cohen's d) beside the probe metrics, the layer's cells that reached the "
-                  "last rung (all of them for the grid) and the best tune trait score among those "
-                  "above the coherence floor.",
-                  "", "| layer | prior | probe accuracy | probe AUROC | Cohen's d | last-rung cells "
+        lines += ["Why the chosen layers: the layer prior (by default the teacher-forced effect, "
+                  "else the probe's Cohen's d) beside the probe metrics and the other steerability "
+                  "predictors from `locate`, the layer's cells that reached the last rung (all of "
+                  "them for the grid) and the best tune trait score among those above the "
+                  "coherence floor. Probe metrics say where the trait is readable; the "
+                  "teacher-forced effect (how far a small push moves the aligned-vs-malicious "
+                  "log-likelihood margin, nats/token) says where a push changes the answer "
+                  "(docs/predictors.md). Chosen layers in bold.",
+                  "", "| layer | prior | probe accuracy | probe AUROC | Cohen's d | teacher-forced "
+                  "effect | difference consistency | pairs split by m | last-rung cells "
                   "| best trait | chosen by |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for e in table:
-            lines.append(f"| {e['layer']} | {_f(e['prior'], 3)} | {_f(e['accuracy'], 3)} | "
-                         f"{_f(e['auroc'], 3)} | {_f(e['cohens_d'], 2)} | {e.get('finalists', '–')} | "
-                         f"{_f(e['best_trait'])} | {', '.join(e['chosen_by']) or ''} |")
+            mark = "**" if e["chosen_by"] else ""
+            dcons = ("–" if e.get("diff_consistency") is None else
+                     f"{_num(e['diff_consistency'], 2)} ± {_num(e.get('diff_consistency_sd') or 0.0, 2)}")
+            lines.append(f"| {mark}{e['layer']}{mark} | {_f(e['prior'], 3)} | {_f(e['accuracy'], 3)} | "
+                         f"{_f(e['auroc'], 3)} | {_f(e['cohens_d'], 2)} | {_f(e.get('tf_effect'), 3)} | "
+                         f"{dcons} | {fmt_pct(e.get('sign_split_pairs'), 0)} | "
+                         f"{e.get('finalists', '–')} | {_f(e['best_trait'])} | "
+                         f"{', '.join(e['chosen_by']) or ''} |")
         lines.append("")
     return lines
 

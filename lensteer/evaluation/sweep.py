@@ -40,6 +40,7 @@ __all__ = [
     "fingerprint",
     "grid_conditions",
     "parse_checkpoint",
+    "recovery_by_layer",
     "run_cells",
 ]
 
@@ -93,6 +94,39 @@ def choose_operating_points(
         best = max(ok, key=lambda r: (r["trait"], r.get("coherence") or 0.0, -r["alpha"], -r["layer"]))
         out[key] = dict(best)
     return out
+
+
+def recovery_by_layer(
+    rows: Iterable[Mapping[str, Any]],
+    aligned: Mapping[str, Any],
+    malicious: Mapping[str, Any],
+    *,
+    ratio: float = COHERENCE_RATIO,
+) -> dict[int, float]:
+    """Per layer, the best recovery of any sweep cell there (any rule, α, position mode) whose
+    coherence passes the selection rule's floor (``ratio`` × the aligned baseline's):
+    ``(trait − malicious trait) / (aligned trait − malicious trait)``, floored at 0.0 (not
+    steering recovers 0; a layer where no cell passes gets 0.0). ``aligned``/``malicious``: the
+    baseline rows.
+
+    >>> rows = [dict(layer=0, trait=50, coherence=95), dict(layer=0, trait=90, coherence=50),
+    ...         dict(layer=1, trait=10, coherence=99)]
+    >>> recovery_by_layer(rows, dict(trait=100, coherence=100), dict(trait=0))
+    {0: 0.5, 1: 0.1}
+    """
+    gap = aligned["trait"] - malicious["trait"]
+    if not gap:
+        raise ValueError("The aligned and malicious baselines score the same: no gap to recover.")
+    floor = None if aligned.get("coherence") is None else ratio * aligned["coherence"]
+    out: dict[int, float] = {}
+    for r in rows:
+        layer = int(r["layer"])
+        out.setdefault(layer, 0.0)
+        ok = r.get("trait") is not None and (
+            floor is None or (r.get("coherence") is not None and r["coherence"] >= floor - 1e-9))
+        if ok:
+            out[layer] = max(out[layer], (r["trait"] - malicious["trait"]) / gap)
+    return dict(sorted(out.items()))
 
 
 def fingerprint(settings: Mapping[str, Any]) -> str:

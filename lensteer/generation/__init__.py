@@ -15,7 +15,8 @@ step, so steering works through :func:`generate` unchanged.
 
 Modules: :mod:`.core` (``generate``, ``Generation``, ``left_pad``, ``pad_token_id``),
 :mod:`.settings` (``GenSettings``), :mod:`.chat_session` (``ChatSession``: conversations
-continued on their KV cache), :mod:`.policy` (which path:
+continued on their KV cache), :mod:`.forced` (teacher-forced log-probabilities of given
+continuations, no generation), :mod:`.policy` (which path:
 the TransformerLens model's ``generate`` or the fast path), :mod:`.tl` and :mod:`.fast` (the two
 paths). Batch positions reach hooks through :mod:`lensteer.runtime`.
 """

@@ -41,6 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="also score each direction on the trait's eval split")
     p.add_argument("--no-per-token", action="store_true",
                    help="skip the per-token pass (token statistics and gate rates)")
+    p.add_argument("--no-tf-effect", action="store_true",
+                   help="skip the teacher-forced effect (the steerability predictor that costs "
+                        "forward passes over every layer × rule; the cheap predictors stay)")
+    p.add_argument("--tf-pairs", type=positive_int, default=32,
+                   help="contrastive pairs the teacher-forced effect scores (evenly spread)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     p.set_defaults(func=_cmd_locate)
 
@@ -75,6 +80,7 @@ def locate_command(args: argparse.Namespace) -> int:
             max_scenarios=args.max_scenarios, max_new_tokens=args.max_new_tokens,
             greedy=args.greedy, seed=args.seed, batch_size=args.batch_size,
             per_token=not args.no_per_token, evaluate=args.evaluate,
+            tf_effect=not args.no_tf_effect, tf_pairs=args.tf_pairs,
         )
         with staged_dir(out) as tmp:
             result.save(tmp)
@@ -107,6 +113,7 @@ def _write_plots(result: LocateResult, out: Path) -> list[Path]:
         paths.append(path)
 
     save(plots.plot_sweep(result), "sweep.png")
+    save(plots.plot_predictors(result), "predictors.png")
     save(plots.plot_cosine(result), "cosine.png")
     point = result.rows[0].point  # the recommendation's hook point
     for layer in result.recommended:

@@ -4,8 +4,9 @@ On-policy (default), the model answers each scenario once under an aligned syste
 once under a malicious one, sampled with the paper's T = 0.6, top-p 0.9 and a seed (or greedy).
 Off-policy, the responses given in the trait file are used. Every :class:`Sample` remembers its
 scenario, which paraphrase produced it, and where its response tokens sit. Samples come in
-pairs, aligned first: ``samples[2k]`` and ``samples[2k + 1]`` share a scenario and paraphrase
-index, which PCA of paired differences relies on.
+pairs, aligned first: ``samples[2k]`` and ``samples[2k + 1]`` share a scenario (and the
+paraphrase index when both sides have as many prompts), which PCA of paired differences and
+the steerability predictors rely on.
 
 >>> import lensteer
 >>> model = lensteer.load_model("organism")

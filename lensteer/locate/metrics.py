@@ -95,8 +95,10 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
     """A short list of candidate steering layers and why (docs/concepts.md, *Calibration*).
 
     Candidates: the first layer whose held-out AUROC reaches 0.9, the middle of the separable
-    range, and the layer with the largest Cohen's d. Probe metrics say where the trait is
-    readable, not where steering changes behaviour, so the reason says to run a steering sweep.
+    range, the layer with the largest Cohen's d, and — when the rows carry it — the layer with
+    the largest teacher-forced effect (the steerability predictor that ordered the layers as the
+    full steering grid did on the organism and the persona model, docs/predictors.md). Probe metrics say where the trait
+    is readable, not where steering changes behaviour, so the reason says to run a steering sweep.
     """
     point = point or (rows[0].point if rows else "resid_post")
     rows = sorted((r for r in rows if r.point == point), key=lambda r: r.layer)
@@ -108,18 +110,25 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
         "steering at layers 0–1 restored honesty; see docs/concepts.md, 'Choosing a layer'). Choose the steering layer with a steering "
         "sweep over these candidates and the layers before them."
     )
+    pushed = [r for r in rows if r.tf_effect is not None and math.isfinite(r.tf_effect)]
+    steerable = max(pushed, key=lambda r: r.tf_effect or 0.0) if pushed else None
+    push_note = "" if steerable is None else (
+        f" A small push moves the aligned-vs-malicious log-likelihood margin most at layer "
+        f"{steerable.layer} (teacher-forced effect {steerable.tf_effect:.3g} nats/token; the "
+        "steerability predictor, docs/predictors.md).")
     good = [r for r in rows if not math.isnan(r.auroc) and r.auroc >= SEPARABLE_AUROC]
     if not good:
         best = max(rows, key=lambda r: -1 if math.isnan(r.auroc) else r.auroc)
-        return [best.layer], (
+        return sorted({best.layer} | ({steerable.layer} if steerable else set())), (
             f"No {point} layer separates the classes (best held-out AUROC {best.auroc:.2f} at "
             f"layer {best.layer}); the trait may not be expressed under these prompts (check the "
-            f"responses) or not linearly. {caveat}"
+            f"responses) or not linearly.{push_note} {caveat}"
         )
     first = good[0]
     middle = good[len(good) // 2]
     strongest = max(good, key=lambda r: r.cohens_d if r.cohens_d is not None else math.inf)
-    layers = sorted({first.layer, middle.layer, strongest.layer})
+    layers = sorted({first.layer, middle.layer, strongest.layer}
+                    | ({steerable.layer} if steerable else set()))
     span = f"{good[0].layer}–{good[-1].layer}" if len(good) > 1 else f"{good[0].layer}"
     gate = ""
     if first.gate_rate_neutral is not None:
@@ -128,6 +137,6 @@ def recommend(rows: Sequence[LocateRow], point: str | None = None) -> tuple[list
     text = (
         f"{len(good)} {point} layers ({span}) separate the classes with held-out AUROC ≥ "
         f"{SEPARABLE_AUROC}. Candidates: first separable layer {first.layer}, middle "
-        f"{middle.layer}, largest Cohen's d {strongest.layer}.{gate} {caveat}"
+        f"{middle.layer}, largest Cohen's d {strongest.layer}.{push_note}{gate} {caveat}"
     )
     return layers, text

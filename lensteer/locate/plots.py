@@ -12,6 +12,10 @@ Nothing here picks a backend: scripts and the CLI select Agg; notebooks keep the
 >>> type(fig).__name__, len(fig.axes), fig.axes[0].get_title()
 ('Figure', 2, 'honesty on organism (resid_post, logistic)')
 >>> fig.savefig(os.path.join(tempfile.mkdtemp(), "sweep.png"))
+>>> fig = plot_predictors(result)
+>>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]  # doctest: +NORMALIZE_WHITESPACE
+['teacher-forced effect (nats/token)', '  stmp', '  sttp', '  swfc', 'pairs split by m',
+ 'held-out AUROC', 'difference consistency']
 """
 from __future__ import annotations
 
@@ -53,6 +57,42 @@ def plot_sweep(result: LocateResult, point: str | None = None, ax: Any = None) -
     extra = twin.get_legend_handles_labels()
     ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="lower right", fontsize=8)
     ax.set_title(f"{result.trait} on {result.model.get('name', '?')} ({point}, {result.method})")
+    return fig
+
+
+def plot_predictors(result: LocateResult, point: str | None = None, ax: Any = None) -> Any:
+    """The steerability predictors vs layer (docs/predictors.md): the teacher-forced effect
+    (left axis; a marker per rule, the line is the best rule), difference consistency with its
+    spread and the share of pairs split by m (right axis, 0–1); held-out AUROC dotted for
+    comparison. Predictors not computed are left out."""
+    point = point or result.rows[0].point
+    rows = sorted((r for r in result.rows if r.point == point), key=lambda r: r.layer)
+    fig, ax = _axes(ax, figsize=(7, 3.8))
+    layers = [r.layer for r in rows]
+    nan = float("nan")
+    ax.plot(layers, [nan if r.tf_effect is None else r.tf_effect for r in rows], "o-",
+            color="tab:purple", label="teacher-forced effect (nats/token)")
+    rules = sorted({k for r in rows for k in (r.tf_effect_rules or {})})
+    for marker, rule in zip("v^<>sp*", rules):
+        ax.plot(layers, [(r.tf_effect_rules or {}).get(rule, nan) for r in rows], marker,
+                color="tab:purple", alpha=0.45, ls="none", label=f"  {rule}")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("Δ log-lik margin (nats/token)", color="tab:purple")
+    twin = ax.twinx()
+    mean = [nan if r.diff_consistency is None else r.diff_consistency for r in rows]
+    sd = [0.0 if r.diff_consistency_sd is None else r.diff_consistency_sd for r in rows]
+    twin.errorbar(layers, mean, yerr=sd, fmt="s--", color="tab:green", capsize=3,
+                  label="difference consistency")
+    twin.plot(layers, [nan if r.sign_split_pairs is None else r.sign_split_pairs for r in rows],
+              "d:", color="tab:orange", label="pairs split by m")
+    twin.plot(layers, [r.auroc for r in rows], ".:", color="grey", label="held-out AUROC")
+    twin.set_ylim(-0.05, 1.05)
+    twin.set_ylabel("cosine / share / AUROC")
+    handles = ax.get_legend_handles_labels()
+    extra = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + extra[0], handles[1] + extra[1], loc="best", fontsize=7)
+    ax.set_title(f"steerability predictors: {result.trait} ({point})")
     return fig
 
 
@@ -130,4 +170,5 @@ def plot_cosine(result: LocateResult, ax: Any = None) -> Any:
     return fig
 
 
-__all__ = ["plot_cosine", "plot_projection_histogram", "plot_projections", "plot_sweep"]
+__all__ = ["plot_cosine", "plot_predictors", "plot_projection_histogram", "plot_projections",
+           "plot_sweep"]

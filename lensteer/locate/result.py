@@ -53,6 +53,13 @@ class LocateRow:
     token_gate_rate_malicious: float | None = None
     eval_accuracy: float | None = None  # direction fit on all train data, on the eval split
     eval_auroc: float | None = None
+    # steerability predictors (lensteer.locate.predictors): where a push changes behaviour
+    tf_effect: float | None = None  # largest teacher-forced margin change over the rules (nats/token)
+    tf_effect_rules: dict[str, float] | None = None  # the same per rule, at its small α
+    diff_consistency: float | None = None  # mean cos(aligned − malicious per pair, v̂)
+    diff_consistency_sd: float | None = None  # its spread (population standard deviation)
+    sign_split: float | None = None  # 1.0 when μ⁺ > m > μ⁻, else 0.0
+    sign_split_pairs: float | None = None  # share of pairs with aligned > m > malicious
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LocateRow:
@@ -88,6 +95,21 @@ class LocateResult:
                 return r
         raise KeyError(f"No sweep row for layer {layer}, {point}; swept: {', '.join(self.sites)}.")
 
+    def predictor(self, name: str = "tf_effect", point: str = "resid_post") -> dict[int, float]:
+        """``{layer: value}`` of a steerability predictor at ``point`` (higher = steer here);
+        layers where it was not computed are left out. Names: ``tf_effect`` (the recommended
+        default, :data:`~lensteer.locate.predictors.DEFAULT_PREDICTOR`), ``diff_consistency``,
+        ``sign_split``, or any numeric row field (``auroc``, ``cohens_d``, ...)."""
+        known = {f.name for f in fields(LocateRow) if f.name not in ("layer", "hook", "point", "tf_effect_rules")}
+        if name not in known:
+            raise KeyError(f"Unknown predictor {name!r}; choose from {', '.join(sorted(known))}.")
+        out = {}
+        for r in self.rows:
+            value = getattr(r, name)
+            if r.point == point and value is not None and math.isfinite(value):
+                out[r.layer] = float(value)
+        return out
+
     def direction(self, layer: int, point: str = "resid_post") -> TraitDirection:
         """The direction fitted on all the data at ``layer`` / ``point``."""
         return self.directions[self.row(layer, point).hook]
@@ -97,10 +119,13 @@ class LocateResult:
         """A fixed-width table, one line per site (only ``point`` when given).
 
         ``gate``: share of neutral tokens with ρ < m; ``tgate``: share below the per-token
-        threshold (``token_threshold``).
+        threshold (``token_threshold``). The steerability predictors: ``tf`` teacher-forced
+        effect (nats/token), ``dcons``/``dsd`` difference consistency and its spread, ``split``
+        the share of pairs split by m (``-``: not computed).
         """
         head = (f"{'layer':>5} {'hook':<10} {'acc':>5} {'auroc':>5} {'d':>6} {'cos':>5} "
-                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5} {'tgate':>5}")
+                f"{'m':>8} {'mu+':>8} {'sd+':>7} {'mu-':>8} {'sd-':>7} {'gate':>5} {'tgate':>5} "
+                f"{'tf':>6} {'dcons':>5} {'dsd':>5} {'split':>5}")
         lines = [head]
         for r in self.rows:
             if point and r.point != point:
@@ -109,7 +134,9 @@ class LocateResult:
                 f"{r.layer:>5} {r.point:<10} {r.accuracy:>5.2f} {r.auroc:>5.2f} "
                 f"{_fmt(r.cohens_d, 6, 2)} {r.cos_mean_diff:>5.2f} {r.boundary:>8.3g} "
                 f"{r.mu_pos:>8.3g} {r.sigma_pos:>7.3g} {r.mu_neg:>8.3g} {r.sigma_neg:>7.3g} "
-                f"{_fmt(r.gate_rate_neutral, 5, 2)} {_fmt(r.token_gate_rate_neutral, 5, 2)}"
+                f"{_fmt(r.gate_rate_neutral, 5, 2)} {_fmt(r.token_gate_rate_neutral, 5, 2)} "
+                f"{_fmt(r.tf_effect, 6, 3)} {_fmt(r.diff_consistency, 5, 2)} "
+                f"{_fmt(r.diff_consistency_sd, 5, 2)} {_fmt(r.sign_split_pairs, 5, 2)}"
             )
         return "\n".join(lines)
 
@@ -199,6 +226,8 @@ def _fmt(value: float | None, width: int, digits: int) -> str:
 
 
 def _finite(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+    """Non-finite floats become ``None`` (JSON has no NaN), also inside nested dicts."""
+    return {k: _finite(v) if isinstance(v, dict) else
+            (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
 
 

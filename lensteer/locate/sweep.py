@@ -22,7 +22,7 @@ layer, all scenarios, sampled answers, per-token statistics and neutral gate rat
 >>> result.sites
 ['blocks.2.hook_resid_post', 'blocks.3.hook_resid_post']
 >>> print(result.table())  # doctest: +ELLIPSIS
-layer hook         acc auroc      d   cos        m      mu+     sd+      mu-     sd-  gate tgate
+layer hook         acc auroc      d   cos        m      mu+     sd+      mu-     sd-  gate tgate     tf dcons   dsd split
     2 resid_post ...
     3 resid_post ...
 >>> result.row(3).auroc
@@ -42,7 +42,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -71,6 +71,13 @@ from .contrastive import (
     build_neutral,
 )
 from .metrics import _auroc, cross_validate, recommend
+from .predictors import (
+    contrastive_pairs,
+    difference_consistency,
+    sign_split,
+    small_push,
+    teacher_forced_effect,
+)
 from .result import LocateResult, LocateRow
 
 __all__ = ["locate"]
@@ -105,6 +112,9 @@ def locate(
     samples: Sequence[Sample] | None = None,
     drop_empty: bool = False,
     token_percentile: float = 5.0,
+    tf_effect: bool = True,
+    push: Mapping[str, float] | None = None,
+    tf_pairs: int | None = 32,
     progress: bool | None = None,
 ) -> LocateResult:
     """Sweep layers × hook points for ``trait`` on ``model`` (see the module docstring).
@@ -131,6 +141,14 @@ def locate(
         samples: reuse a contrastive set (from :func:`~lensteer.contrastive.build_contrastive`).
         token_percentile: the per-token calibrated gate's threshold is this percentile of the
             aligned per-token projections (``token_threshold`` and its gate rates).
+        tf_effect: compute the teacher-forced effect, a steerability predictor (forward passes
+            over (sites × rules + 1) × 2 responses per pair; the most costly predictor). The
+            cheap ones (difference consistency, sign split) are always computed; see
+            :mod:`lensteer.locate.predictors`.
+        push: ``{rule: α}``, the small push of the teacher-forced effect (default
+            :func:`~lensteer.locate.predictors.small_push`).
+        tf_pairs: score the teacher-forced effect on at most this many contrastive pairs,
+            evenly spread over the set (``None``: all); its cost grows with pairs × sites × rules.
         drop_empty: drop aligned/malicious pairs in which a response has zero tokens (with a
             warning naming their scenarios) instead of raising.
     """
@@ -145,6 +163,9 @@ def locate(
                     prompts_per_scenario=prompts_per_scenario, evaluate=evaluate,
                     token_percentile=token_percentile, check_scenarios=samples is None,
                     settings=settings)
+    push = _check_push(push)
+    if tf_pairs is not None and tf_pairs < 1:
+        raise UsageError(f"tf_pairs must be at least 1 (or None for all pairs), got {tf_pairs}.")
     batch_size = settings.batch_size
     gen_kw: dict[str, Any] = dict(gen=settings, progress=progress)
     if samples is None:
@@ -161,6 +182,8 @@ def locate(
 
     rows, directions, projections = [], {}, {}
     pos_mask, neg_mask = labels == ALIGNED, labels == MALICIOUS
+    pairs = contrastive_pairs(samples)
+    pair_pos, pair_neg = [a for a, _ in pairs], [m for _, m in pairs]
     for site in sites:
         layer, point = parse_hook_name(site)
         emb = acts.at(site)
@@ -180,6 +203,19 @@ def locate(
             cos_mean_diff=cos, boundary=d.boundary, mu_pos=d.mu_pos, sigma_pos=d.sigma_pos,
             mu_neg=d.mu_neg, sigma_neg=d.sigma_neg, delta_mu=d.delta_mu,
         ))
+        if pairs:
+            row = rows[-1]
+            row.diff_consistency, row.diff_consistency_sd = difference_consistency(
+                emb[pair_pos], emb[pair_neg], d.v_hat)
+            row.sign_split, row.sign_split_pairs = sign_split(
+                d.project(emb[pair_pos]), d.project(emb[pair_neg]), d.boundary)
+
+    if tf_effect and pairs:
+        effects = teacher_forced_effect(model, samples, directions, push=push, max_pairs=tf_pairs,
+                                        batch_size=max(batch_size, 16), progress=progress)
+        for row in rows:
+            row.tf_effect_rules = effects[row.hook]
+            row.tf_effect = max(effects[row.hook].values())
 
     neutral_samples = build_neutral(model, trait, **gen_kw) if neutral and per_token else []
     token_projections: dict[str, dict[str, list[float]]] = {}
@@ -208,7 +244,8 @@ def locate(
     settings = dict(method=method, n_folds=n_folds, responses=responses,
                     prompts_per_scenario=prompts_per_scenario, max_scenarios=max_scenarios,
                     per_token=per_token, neutral=neutral, evaluate=evaluate, data_hash=data_hash,
-                    token_percentile=token_percentile,
+                    token_percentile=token_percentile, tf_effect=tf_effect, push=push,
+                    tf_pairs=tf_pairs if tf_effect else None,
                     trait_path=trait.path, **settings.to_dict())
     return LocateResult(
         trait=trait.name, model=info, method=method, n_folds=n_folds, rows=rows, cosine=cosine,
@@ -253,6 +290,25 @@ def _check_settings(trait: Trait, *, n_folds: int, responses: str, max_scenarios
                 f"scenario of {trait.path or trait.name}; missing on {missing[:5]}. Use "
                 "responses='on_policy' to generate them."
             )
+
+
+def _check_push(push: Mapping[str, float] | None) -> dict[str, float]:
+    """The teacher-forced effect's ``{rule: α}`` (default: each rule's smallest paper α), checked."""
+    if push is None:
+        return small_push()
+    from ..steering import registry
+
+    known = registry.rule_names()
+    out = {}
+    for rule, alpha in dict(push).items():
+        if rule not in known:
+            raise UsageError(f"push: unknown rule {rule!r}; choose from {', '.join(known)}.")
+        if not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
+            raise UsageError(f"push: α of {rule} must be a finite number ≥ 0, got {alpha!r}.")
+        out[rule] = float(alpha)
+    if not out:
+        raise UsageError("push needs at least one rule, e.g. {'stmp': 1.0}; or pass tf_effect=False.")
+    return out
 
 
 def _check_empty(samples: list[Sample], drop: bool) -> list[Sample]:

@@ -96,6 +96,11 @@ plots.plot_sweep(result)
 #   numbers the steering rules use (notebook 02).
 # - **gate / tgate** — how often a per-token gate fires on neutral text: `gate` at the boundary
 #   m, `tgate` at a per-token calibrated threshold (section 5).
+# - **tf, dcons, dsd, split** — steerability predictors: where a push will change the answer,
+#   which probe scores do not tell. `tf` is the teacher-forced effect (how far a small push of
+#   each rule moves the aligned-vs-malicious log-likelihood margin, nats per token, best rule),
+#   `dcons`/`dsd` the mean and spread of cos(per-pair difference, v̂), `split` the share of pairs
+#   on opposite sides of m (docs/predictors.md).
 #
 # `locate` also recommends candidate layers, and says why they are only candidates:
 
