@@ -56,10 +56,10 @@ def add_parser(sub: Any) -> None:
                         "cells on a few prompts, the best third per rule and mode on 3× the "
                         "prompts, ...; see docs/search.md)")
     p.add_argument("--halving-start", type=positive_int, default=None,
-                   help="with --search halving: prompts per cell in the first rung (default 4)")
+                   help="with --search halving: prompts per cell in the first rung (default: 4)")
     p.add_argument("--top-layers", type=positive_int, default=None,
                    help="with --search halving: start only the cells at the K layers the prior "
-                        "(steerability predictor, else the probe's Cohen's d) scores best")
+                        "(the teacher-forced effect, else the probe's Cohen's d) scores best")
     p.add_argument("--cells-per-batch", type=positive_int, default=None,
                    help="sweep cells packed into one generation (default: as many as fill a "
                         "batch; 1: one cell per generation; sampling always runs one by one)")
