@@ -108,11 +108,7 @@ class ChatSession:
                                "incomplete: start a new ChatSession.")
         settings = (gen or GenSettings()).override(
             max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, greedy=greedy,
-            seed=seed)
-        if settings.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {settings.max_new_tokens}.")
-        if not settings.greedy and not settings.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {settings.temperature}.")
+            seed=seed).check()
         model, tokenizer = self.model, self.model.tokenizer
         if tokenizer is None:
             raise ValueError("ChatSession needs a model with a tokenizer (model.tokenizer is None).")

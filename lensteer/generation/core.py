@@ -169,15 +169,9 @@ def generate(
     """
     settings = (gen or GenSettings()).override(
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, greedy=greedy,
-        seed=seed, batch_size=batch_size)
+        seed=seed, batch_size=batch_size).check()
     max_new_tokens, batch_size, seed = settings.max_new_tokens, settings.batch_size, settings.seed
     temperature, top_p = settings.temperature, settings.top_p
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if not settings.greedy and not temperature >= 0:  # also NaN
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
     greedy = not settings.sampling
     tokenizer = model.tokenizer
     if tokenizer is None:

@@ -48,6 +48,22 @@ class GenSettings:
         given = {k: v for k, v in changes.items() if v is not None}
         return replace(self, **given) if given else self
 
+    def check(self) -> GenSettings:
+        """Raise ``ValueError`` saying what is wrong with a setting; returns ``self``.
+
+        >>> GenSettings(max_new_tokens=0).check()
+        Traceback (most recent call last):
+        ...
+        ValueError: max_new_tokens must be at least 1, got 0.
+        """
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if not self.greedy and not self.temperature >= 0:  # also NaN
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {self.temperature}.")
+        return self
+
     def kwargs(self) -> dict[str, Any]:
         """The settings as keyword arguments of :func:`lensteer.generate` (no progress bar)."""
         return dict(max_new_tokens=self.max_new_tokens, greedy=self.greedy,
