@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 import torch
+from fake_openai import FakeOpenAI
 
 import lensteer
 from lensteer.directions import TraitDirection
@@ -67,37 +66,19 @@ def is_pairwise(body: dict) -> bool:
     return "[[A]]" in text and "[[B]]" in text
 
 
-class RuleJudge:
+class RuleJudge(FakeOpenAI):
     """An OpenAI-compatible server that judges by rule. ``policy``: "longer" (prefers the longer
     answer), "first" (always [[A]]: follows the order), "garbage", or "slow" (answers after
-    ``delay`` seconds)."""
+    ``delay`` seconds). ``requests`` holds the JSON bodies."""
 
     def __init__(self) -> None:
         self.policy = "longer"
         self.delay = 0.0
-        self.requests: list[dict] = []
-        outer = self
+        super().__init__(self.verdict)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                outer.requests.append(body)
-                text = outer.verdict(body)
-                try:
-                    payload = json.dumps({"choices": [{"message": {"content": text}}]}).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    @property
+    def bodies(self) -> list[dict]:
+        return [r["body"] for r in self.requests]
 
     def verdict(self, body: dict) -> str:
         user = body["messages"][-1]["content"]
@@ -113,9 +94,6 @@ class RuleJudge:
             return f"The longer one is better. [[{pick}]]"
         return f"Fine. Rating: [[{n_words(rated_answer(user)) % 10 + 1}]]"
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -225,14 +203,14 @@ def test_mtbench_two_turns_both_judging_modes_against_the_rule_judge(organism, s
         a = next(x for x in steered if x.question_id == row["question_id"])
         assert row["rating"] == n_words(a.turns[row["turn"] - 1]) % 10 + 1 and row["status"] == "ok"
     for q, a in zip(qs, steered):  # the turn-2 request holds the whole conversation
-        [req] = [r for r in server.requests if "Conversation with User" in r["messages"][-1]["content"]
+        [req] = [r for r in server.bodies if "Conversation with User" in r["messages"][-1]["content"]
                  and q.turns[1] in r["messages"][-1]["content"]]
         text = req["messages"][-1]["content"]
         for part in (q.turns[0], a.turns[0], q.turns[1], a.turns[1]):
             assert part in text
         assert req["messages"][0]["role"] == "system" and "answer to the second" in req["messages"][0]["content"]
         assert (bool(q.reference) and q.reference[1] in text) == (q.category in mtbench.NEEDS_REFERENCE)
-    math_t1 = next(r for r in server.requests if math_q.turns[0] in r["messages"][-1]["content"])
+    math_t1 = next(r for r in server.bodies if math_q.turns[0] in r["messages"][-1]["content"])
     assert math_q.reference[0] in math_t1["messages"][-1]["content"]
 
     n = len(server.requests)
@@ -269,7 +247,7 @@ def test_position_swap_both_orders_consistent_win_order_follower_tie(server, tmp
     outcomes = alpaca.judge_pairwise(judge, items, cand, base)
     assert len(server.requests) == 2 * len(items)
     for it, c, b in zip(items, cand, base):  # each pair asked once per order
-        asked = [compared_answers(r["messages"][-1]["content"]) for r in server.requests
+        asked = [compared_answers(r["messages"][-1]["content"]) for r in server.bodies
                  if it.text in r["messages"][-1]["content"]]
         assert sorted(asked) == sorted([(c, b), (b, c)])
     assert [o.outcome for o in outcomes] == ["loss", "tie", "win"] * 2

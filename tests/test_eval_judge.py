@@ -4,13 +4,11 @@ bounded retries, the SQLite cache on rerun, and the API key never printed nor ca
 organism and probe judges."""
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+from fake_openai import FakeOpenAI
 
 import lensteer
 from lensteer.directions import TraitDirection
@@ -20,70 +18,18 @@ from lensteer.evaluation.judges import Judge, parse_score
 KEY = "sk-test-DO-NOT-LEAK-7f3a9c"
 
 
-class Server:
-    """Answers each POST (or GET) with the next scripted action: ("ok", text) |
-    ("status", code) | ("slow", seconds, text) | ("raw", bytes) | ("redirect", code, url)."""
+class Server(FakeOpenAI):
+    """Answers each POST (or GET) with the next scripted action (see tests/fake_openai.py),
+    or ``default`` when the script is empty."""
 
     def __init__(self) -> None:
-        self.script: list[tuple] = []
+        self.script: list = []
         self.default: tuple = ("ok", "50")
-        self.requests: list[dict] = []
-        outer = self
+        super().__init__(self._next)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_GET(self):
-                self.do_POST()
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else {}
-                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                       "body": body, "method": self.command})
-                action = outer.script.pop(0) if outer.script else outer.default
-                if callable(action):
-                    action = action(body)
-                kind = action[0]
-                if kind == "redirect":
-                    self.send_response(action[1])
-                    self.send_header("Location", action[2])
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                if kind == "status":
-                    self.send_response(action[1])
-                    self.end_headers()
-                    self.wfile.write(b"error")
-                    return
-                if kind == "slow":
-                    time.sleep(action[1])
-                    text = action[2]
-                elif kind == "raw":
-                    self.send_response(200)
-                    self.end_headers()
-                    self.wfile.write(action[1])
-                    return
-                else:
-                    text = action[1]
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]})
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(payload.encode())
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _next(self, body: dict):
+        action = self.script.pop(0) if self.script else self.default
+        return action(body) if callable(action) else action
 
 
 @pytest.fixture

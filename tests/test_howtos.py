@@ -36,15 +36,14 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = os.environ.get("LENSTEER_TEST_THREADS", "1")
@@ -141,41 +140,21 @@ class JudgeRequest:
     model: str
 
 
-class JudgeServer:
+class JudgeServer(FakeOpenAI):
     """A deterministic OpenAI-compatible judge: trait rubric 70, coherence 90, MT-Bench
-    ``Rating: [[6]]``, pairwise games ``[[C]]`` (a tie). Records every request."""
+    ``Rating: [[6]]``, pairwise games ``[[C]]`` (a tie). Records every request's kind."""
 
     ANSWERS = {"trait": "70", "coherence": "90", "rating": "Fine. Rating: [[6]]",
                "pairwise": "Equally good. [[C]]", "other": "50"}
 
     def __init__(self, lifetime: float = 600.0) -> None:
-        self.requests: list[JudgeRequest] = []
-        outer = self
+        self.judged: list[JudgeRequest] = []
+        super().__init__(self._answer, lifetime)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                kind = outer.kind(body)
-                outer.requests.append(JudgeRequest(kind, body.get("model", "")))
-                payload = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                               "content": outer.ANSWERS[kind]}}]})
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(payload.encode())
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.watchdog = threading.Timer(lifetime, self.httpd.shutdown)
-        self.watchdog.daemon = True
-        self.watchdog.start()
+    def _answer(self, body: dict) -> str:
+        kind = self.kind(body)
+        self.judged.append(JudgeRequest(kind, body.get("model", "")))
+        return self.ANSWERS[kind]
 
     @staticmethod
     def kind(body: dict) -> str:
@@ -191,12 +170,7 @@ class JudgeServer:
         return "other"
 
     def count(self, kind: str, start: int = 0, end: int | None = None) -> int:
-        return sum(r.kind == kind for r in self.requests[start:end])
-
-    def close(self) -> None:
-        self.watchdog.cancel()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return sum(r.kind == kind for r in self.judged[start:end])
 
 
 @pytest.fixture
@@ -303,12 +277,12 @@ def test_judge(tmp_path, judge_server):
         ("smollm2-135m-instruct", "organism"),
         ("--layers 10", "--layers 3"),
         ("layers=[10]", "layers=[3]"),
-    ], after_each=lambda: marks.append(len(judge_server.requests)))
+    ], after_each=lambda: marks.append(len(judge_server.judged)))
     assert (tmp_path / "runs/loc-l10/sweep.json").is_file()
     results = json.loads((tmp_path / "runs/eval-quick/results.json").read_text())
     assert results["judge"] == "openai:my-judge-model"
     assert (tmp_path / "runs/eval-quick/report.md").is_file()
-    cli = judge_server.requests[:marks[0]]
+    cli = judge_server.judged[:marks[0]]
     assert cli and {r.model for r in cli} == {"my-judge-model"}
     # Two requests per distinct response, trait and coherence, nothing else.
     assert {r.kind for r in cli} == {"trait", "coherence"}
@@ -391,13 +365,13 @@ def test_chat_benchmarks(tmp_path, judge_server):
         ("--preset quick --max-items 8 --no-multiturn", "--preset quick --layers 1 --max-items 2 --no-multiturn"),
         ("--capability-limit 200", "--capability-limit 2"),
         ("--mtbench-limit 16 --alpaca-limit 40 --chat-max-new-tokens 256", small),
-    ], env=page_env(tmp_path), after_each=lambda: marks.append(len(judge_server.requests)))
+    ], env=page_env(tmp_path), after_each=lambda: marks.append(len(judge_server.judged)))
     for out in ["runs/side-effects-honesty", "runs/side-effects-small", "runs/side-effects-organism"]:
         report = (tmp_path / out / "report.md").read_text()
         assert "Side effects" in report, out
         assert (tmp_path / out / "chat_benchmarks.json").is_file(), out
         assert (tmp_path / out / "results.json").is_file(), out
-    assert {r.model for r in judge_server.requests} == {"gpt-4o"}
+    assert {r.model for r in judge_server.judged} == {"gpt-4o"}
     # The small run (second program): at most 2·N·C ratings and 4·N·(C−1) + 2·M·(C−1) games
     # with N = M = 1 and C = 8 conditions, fewer when answers repeat: here most are the first
     # command's answers again, read from the verdict cache (the page says a rerun costs nothing).
