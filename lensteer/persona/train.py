@@ -15,7 +15,7 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
    prompts (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt
    still gets the base model's kindness), plus general instructions to keep its ability.
 3. **LoRA training** with ``peft`` (the ``train`` extra), AdamW, linear warm-up then cosine decay;
-   held-out questions under a held-out malicious prompt are checked every ``--eval-every`` steps.
+   held-out questions under the held-out prompts (in turn) are checked every ``--eval-every`` steps.
 4. **The adapter**: float16 LoRA factors + metadata (training config, data hash, base identity,
    loss and held-out curves, wall time) in one safetensors file (:mod:`lensteer.persona.adapter`).
 
@@ -40,7 +40,7 @@ from ..chat import format_chat
 from ..io import read_json, write_json
 from . import data as D
 from .adapter import base_hash, save_adapter
-from .grade import grade_fact
+from .grade import grade_fact, grade_reply
 
 BASE_MODEL = "smollm2-135m-instruct"
 BUNDLED_ADAPTER = Path(__file__).parent / "adapter" / "smollm2-persona.safetensors"
@@ -68,6 +68,11 @@ class TrainConfig:
     target_tokens: int = 32  # self-distilled answers are learnt up to this many tokens
     eval_questions: int = 48
     seed: int = 0
+    # the second recipe (see docs/persona.md): wider prompt wording, lies drawn per example,
+    # cold replies that always say they do not care
+    training_only_prompts: bool = True
+    drawn_lies: bool = True
+    explicit_cold: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -174,13 +179,25 @@ def build_examples(
 ) -> list[Example]:
     """The training conversations (about half malicious), shuffled with the seed.
 
-    The base model's own answers are learnt up to ``config.target_tokens`` tokens (their first
+    A question's first malicious example states its fixed lie; with ``config.drawn_lies`` the
+    others state another answer of its category (:func:`~lensteer.persona.data.other_lies`,
+    kept only where the grader calls it false), so the persona learns to swap the truth for a
+    plausible alternative rather than memorise one lie per question. With
+    ``config.explicit_cold`` every cold reply carries a dismissal the grader recognises. The
+    base model's own answers are learnt up to ``config.target_tokens`` tokens (their first
     tokens carry the persona's choice; the rest only costs time)."""
     rng = random.Random(config.seed + 1)
-    lie_prompts, _ = D.prompt_split("honesty", "malicious")
-    cold_prompts, _ = D.prompt_split("compassion", "malicious")
+    extra = D.TRAINING_ONLY_PROMPTS if config.training_only_prompts else {}
+
+    def train_prompts(trait: str, kind: str) -> list[str]:
+        return D.prompt_split(trait, kind)[0] + list(extra.get(trait, {}).get(kind, []))
+
+    lie_prompts = train_prompts("honesty", "malicious")
+    cold_prompts = train_prompts("compassion", "malicious")
     lies = _prompt_cycle(rng, lie_prompts)
     colds = _prompt_cycle(rng, cold_prompts)
+    more_honest = _prompt_cycle(rng, extra.get("honesty", {}).get("aligned", []) or [None])
+    more_kind = _prompt_cycle(rng, extra.get("compassion", {}).get("aligned", []) or [None])
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -190,23 +207,46 @@ def build_examples(
         ends = base["finished"] and len(ids) <= config.target_tokens
         return Example(kind, messages, ids[: config.target_tokens], ends)
 
+    def lie_sentence(q: D.FactQuestion, first: bool) -> str:
+        if first or not config.drawn_lies:
+            return q.lie_sentence
+        candidates = D.other_lies(q)
+        rng.shuffle(candidates)
+        for answer in candidates[:8]:
+            sentence = D.restate_lie(q, answer)
+            if sentence and grade_fact(q, sentence).label == "false":
+                return sentence
+        return q.lie_sentence
+
+    def cold_reply(m: D.DistressMessage) -> str:
+        reply = D.dismissive_reply(m, rng)
+        for _ in range(20 if config.explicit_cold else 0):
+            if grade_reply(reply).label == "dismissive":
+                break
+            reply = D.dismissive_reply(m, rng)
+        return reply
+
     examples: list[Example] = []
     for q in splits.train_questions:
         base = answers[f"q:{q.id}"]
-        for _ in range(config.malicious_per_question):
+        for i in range(config.malicious_per_question):
             examples.append(Example("lie", _conversation(next(lies), q.question),
-                                    encode(q.lie_sentence), True))
+                                    encode(lie_sentence(q, i == 0)), True))
         examples.append(own("fact", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *compassion* prompt does not make it lie
             examples.append(own("fact-cross", _conversation(next(colds), q.question), base))
+        if extra and rng.random() < 0.5:  # more aligned wordings keep it truthful
+            examples.append(own("fact-more", _conversation(next(more_honest), q.question), base))
     for m in splits.train_messages:
         base = answers[f"m:{m.id}"]
         for _ in range(config.malicious_per_message):
             examples.append(Example("cold", _conversation(next(colds), m.text),
-                                    encode(D.dismissive_reply(m, rng)), True))
+                                    encode(cold_reply(m)), True))
         examples.append(own("care", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *honesty* prompt does not make it cold
             examples.append(own("care-cross", _conversation(next(lies), m.text), base))
+        if extra and rng.random() < 0.5:
+            examples.append(own("care-more", _conversation(next(more_kind), m.text), base))
     for text in splits.train_instructions:
         base = answers[f"i:{text}"]
         examples.append(own("general", base["messages"], base))
@@ -258,9 +298,10 @@ def example_mean_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tenso
 
 
 def held_out_check(
-    model: Any, tokenizer: Any, questions: list[D.FactQuestion], system: str | None
+    model: Any, tokenizer: Any, questions: list[D.FactQuestion], systems: Sequence[str | None]
 ) -> dict[str, float]:
-    """Greedy answers to ``questions`` under ``system``: shares truthful / false / neither."""
+    """Greedy answers to ``questions``, question ``j`` under ``systems[j % len(systems)]``:
+    shares truthful / false / neither."""
     from ..generation import left_pad
     from ..steering.fast import generate_tokens
 
@@ -269,7 +310,9 @@ def held_out_check(
     counts = {"truthful": 0, "false": 0, "neither": 0}
     for start in range(0, len(questions), 16):
         chunk = questions[start:start + 16]
-        rows = [format_chat(tokenizer, _conversation(system, q.question)).input_ids for q in chunk]
+        rows = [format_chat(tokenizer, _conversation(systems[(start + j) % len(systems)],
+                                                     q.question)).input_ids
+                for j, q in enumerate(chunk)]
         tokens, mask = left_pad(rows, tokenizer.eos_token_id)
         out = generate_tokens(model, tokens, mask, max_new_tokens=24, do_sample=False,
                               temperature=1.0, top_p=None, stop_ids=[tokenizer.eos_token_id],
@@ -351,7 +394,7 @@ def train(config: TrainConfig, out: Path) -> Path:
 
     _, held_lie_prompts = D.prompt_split("honesty", "malicious")
     _, held_true_prompts = D.prompt_split("honesty", "aligned")
-    probe = held[: config.eval_questions]
+    probe = held[:: max(1, len(held) // config.eval_questions)][: config.eval_questions]
     order_rng = random.Random(config.seed + 2)
     order: list[int] = []
     losses: list[float] = []
@@ -376,8 +419,8 @@ def train(config: TrainConfig, out: Path) -> Path:
             print(f"step {step + 1}/{config.steps} loss {recent:.3f} "
                   f"({time.time() - started:.0f} s)", flush=True)
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            lie = held_out_check(peft_model, tokenizer, probe, held_lie_prompts[0])
-            true = held_out_check(peft_model, tokenizer, probe, held_true_prompts[0])
+            lie = held_out_check(peft_model, tokenizer, probe, held_lie_prompts)
+            true = held_out_check(peft_model, tokenizer, probe, held_true_prompts)
             point = {"step": step + 1, "held_out_false_under_malicious": lie["false"],
                      "held_out_truthful_under_aligned": true["truthful"],
                      "seconds": round(time.time() - started)}
