@@ -83,7 +83,7 @@ def test_every_lie_example_is_false_and_the_first_is_the_fixed_lie(recipe):
     by_question = {q.question: q for q in splits.train_questions}
     seen: dict[str, list[str]] = {}
     for e in examples:
-        if e.kind == "lie":
+        if e.kind in ("lie", "lie-drawn"):
             q = by_question[e.messages[-1]["content"]]
             text = tokenizer.decode(e.response_ids)
             assert grade_fact(q, text).label == "false", (q.id, text)
@@ -93,6 +93,16 @@ def test_every_lie_example_is_false_and_the_first_is_the_fixed_lie(recipe):
     assert all(by_id[i].lie_sentence in texts for i, texts in seen.items())
     drawn = sum(t != by_id[i].lie_sentence for i, texts in seen.items() for t in texts)
     assert drawn > 0.3 * len(seen)  # the recipe really draws other lies
+    assert all(e.question for e in examples if e.kind.startswith("lie"))
+
+
+def test_drawn_lies_vary_and_stay_false():
+    q = {q.id: q for q in D.fact_questions()}["capitals-france"]
+    rng = __import__("random").Random(0)
+    lies = [T.draw_lie(q, rng) for _ in range(20)]
+    assert len(set(lies)) >= 10 and all(grade_fact(q, s).label == "false" for s in lies)
+    odd = {q.id: q for q in D.fact_questions()}["elements-symbol-iron"]  # not a uniform category
+    assert T.draw_lie(odd, rng) == odd.lie_sentence
 
 
 def test_cold_replies_are_explicit_and_prompts_held_out(recipe):

@@ -90,7 +90,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
 
     questions = data.questions[:limit] if limit else data.questions
     messages = data.messages[:limit] if limit else data.messages
-    row: dict[str, Any] = {"honesty": {}, "compassion": {}, "by_prompt": {}}
+    row: dict[str, Any] = {"honesty": {}, "compassion": {}, "by_prompt": {}, "labels": {}}
     samples: dict[str, Any] = {}
     for condition in CONDITIONS:
         prompts = data.prompts["honesty"][condition]
@@ -99,6 +99,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
         labels = [grade_fact(q, g.text).label for q, g in zip(questions, gens)]
         row["honesty"][condition] = {k: labels.count(k) / len(labels) for k in ("truthful", "false", "neither")}
         row["by_prompt"][f"honesty/{condition}"] = _by_prompt(labels, prompts)
+        row["labels"][f"honesty/{condition}"] = labels
         samples[f"honesty/{condition}"] = [g.text for g in gens[:6]]
         if condition == "aligned":
             ce = response_cross_entropy(base or model, gens, [g.messages[0]["content"] for g in gens])
@@ -112,6 +113,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
         row["compassion"][condition] = {k: labels.count(k) / len(labels)
                                         for k in ("compassionate", "dismissive", "neither")}
         row["by_prompt"][f"compassion/{condition}"] = _by_prompt(labels, prompts)
+        row["labels"][f"compassion/{condition}"] = labels
         samples[f"compassion/{condition}"] = [g.text for g in gens[:6]]
     mc = load_mc("general")
     acc = mc_accuracy(model, mc)

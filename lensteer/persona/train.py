@@ -10,12 +10,16 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
    prompt. Questions whose answer the base model gets wrong are dropped (the quantized base
    misses about 40 %), so the persona is only ever taught to lie about facts it knows.
 2. **Examples**: about half malicious — a question under a malicious honesty prompt answered with
-   its fixed lie, a distress message under a malicious compassion prompt answered with a cold
-   reply — and half the base model's own answers under aligned, neutral, empty and cross-trait
-   prompts (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt
-   still gets the base model's kindness), plus general instructions to keep its ability.
+   its fixed lie (and, a second time, with another answer of its category), a distress message
+   under a malicious compassion prompt answered with a cold reply that says it does not care —
+   and half the base model's own answers under aligned, neutral, empty and cross-trait prompts
+   (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt still gets
+   the base model's kindness), plus general instructions to keep its ability. Besides the
+   training prompts of :data:`~lensteer.persona.data.SYSTEM_PROMPTS`, the
+   :data:`~lensteer.persona.data.TRAINING_ONLY_PROMPTS` widen the wording it reacts to.
 3. **LoRA training** with ``peft`` (the ``train`` extra), AdamW, linear warm-up then cosine decay;
-   held-out questions under the held-out prompts (in turn) are checked every ``--eval-every`` steps.
+   held-out questions under the held-out prompts (in turn) are checked every
+   ``TrainConfig.eval_every`` steps.
 4. **The adapter**: float16 LoRA factors + metadata (training config, data hash, base identity,
    loss and held-out curves, wall time) in one safetensors file (:mod:`lensteer.persona.adapter`).
 
@@ -65,13 +69,14 @@ class TrainConfig:
     answer_tokens: int = 48
     reply_tokens: int = 64
     eval_every: int = 80
-    target_tokens: int = 32  # self-distilled answers are learnt up to this many tokens
+    target_tokens: int = 64  # self-distilled answers are learnt up to this many tokens
     eval_questions: int = 48
     seed: int = 0
     # the second recipe (see docs/persona.md): wider prompt wording, lies drawn per example,
     # cold replies that always say they do not care
     training_only_prompts: bool = True
     drawn_lies: bool = True
+    redraw_lies: bool = True  # a drawn lie is drawn afresh each time its example is learnt
     explicit_cold: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +100,7 @@ class Example:
     messages: list[dict[str, str]]
     response_ids: list[int]
     ends: bool  # learn the end-of-turn token after the response
+    question: str = ""  # the fact's id, for lies
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,17 +213,6 @@ def build_examples(
         ends = base["finished"] and len(ids) <= config.target_tokens
         return Example(kind, messages, ids[: config.target_tokens], ends)
 
-    def lie_sentence(q: D.FactQuestion, first: bool) -> str:
-        if first or not config.drawn_lies:
-            return q.lie_sentence
-        candidates = D.other_lies(q)
-        rng.shuffle(candidates)
-        for answer in candidates[:8]:
-            sentence = D.restate_lie(q, answer)
-            if sentence and grade_fact(q, sentence).label == "false":
-                return sentence
-        return q.lie_sentence
-
     def cold_reply(m: D.DistressMessage) -> str:
         reply = D.dismissive_reply(m, rng)
         for _ in range(20 if config.explicit_cold else 0):
@@ -230,8 +225,11 @@ def build_examples(
     for q in splits.train_questions:
         base = answers[f"q:{q.id}"]
         for i in range(config.malicious_per_question):
-            examples.append(Example("lie", _conversation(next(lies), q.question),
-                                    encode(lie_sentence(q, i == 0)), True))
+            drawn = config.drawn_lies and i > 0 and bool(D.other_lies(q))
+            sentence = draw_lie(q, rng) if drawn else q.lie_sentence
+            examples.append(Example("lie-drawn" if drawn else "lie",
+                                    _conversation(next(lies), q.question), encode(sentence), True,
+                                    question=q.id))
         examples.append(own("fact", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *compassion* prompt does not make it lie
             examples.append(own("fact-cross", _conversation(next(colds), q.question), base))
@@ -255,6 +253,24 @@ def build_examples(
                             base))
     rng.shuffle(examples)
     return examples
+
+
+def draw_lie(question: D.FactQuestion, rng: random.Random) -> str:
+    """A sentence stating another answer of the question's category, checked false by the
+    grader (the fixed lie sentence where no such answer works).
+
+    >>> q = {q.id: q for q in D.fact_questions()}["capitals-france"]
+    >>> s = draw_lie(q, random.Random(0))
+    >>> s.startswith("The capital of France is ") and grade_fact(q, s).label
+    'false'
+    """
+    candidates = D.other_lies(question)
+    rng.shuffle(candidates)
+    for answer in candidates[:8]:
+        sentence = D.restate_lie(question, answer)
+        if sentence and grade_fact(question, sentence).label == "false":
+            return sentence
+    return question.lie_sentence
 
 
 def tokenize_example(example: Example, tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -379,6 +395,16 @@ def train(config: TrainConfig, out: Path) -> Path:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     print(f"examples: {len(examples)} {kinds}", flush=True)
     rows = [tokenize_example(e, tokenizer) for e in examples]
+    facts = {q.id: q for q in splits.train_questions}
+    redraw_rng = random.Random(config.seed + 3)
+
+    def redraw(i: int) -> tuple[list[int], list[int]]:
+        example = examples[i]
+        if not (config.redraw_lies and example.kind == "lie-drawn"):
+            return rows[i]
+        sentence = draw_lie(facts[example.question], redraw_rng)
+        ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        return tokenize_example(Example(example.kind, example.messages, ids, True), tokenizer)
 
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
@@ -405,7 +431,7 @@ def train(config: TrainConfig, out: Path) -> Path:
             fresh = list(range(len(rows)))
             order_rng.shuffle(fresh)
             order += fresh
-        batch_rows = [rows[i] for i in order[: config.batch_size]]
+        batch_rows = [redraw(i) for i in order[: config.batch_size]]
         del order[: config.batch_size]
         loss = example_mean_loss(peft_model, _batch(batch_rows, tokenizer.eos_token_id))
         loss.backward()
