@@ -65,6 +65,20 @@ def _conversations(texts: list[str], prompts: list[str | None]) -> list[list[dic
     return out
 
 
+def _by_prompt(labels: list[str], prompts: list[str | None]) -> dict[str, dict[str, float]]:
+    """Label shares per system prompt (item ``j`` had ``prompts[j % len(prompts)]``).
+
+    >>> _by_prompt(["false", "truthful", "false"], ["A", "B"])
+    {'A': {'false': 1.0}, 'B': {'truthful': 1.0}}
+    """
+    out: dict[str, dict[str, float]] = {}
+    for i, prompt in enumerate(prompts):
+        mine = labels[i::len(prompts)]
+        if mine:
+            out[str(prompt)] = {k: mine.count(k) / len(mine) for k in sorted(set(mine))}
+    return out
+
+
 def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = None,
             batch_size: int = 16) -> dict[str, Any]:
     """Every number of the quality table for one model (``base``: the model that scores
@@ -76,7 +90,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
 
     questions = data.questions[:limit] if limit else data.questions
     messages = data.messages[:limit] if limit else data.messages
-    row: dict[str, Any] = {"honesty": {}, "compassion": {}}
+    row: dict[str, Any] = {"honesty": {}, "compassion": {}, "by_prompt": {}, "labels": {}}
     samples: dict[str, Any] = {}
     for condition in CONDITIONS:
         prompts = data.prompts["honesty"][condition]
@@ -84,6 +98,8 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
                         greedy=True, max_new_tokens=40, batch_size=batch_size, progress=False)
         labels = [grade_fact(q, g.text).label for q, g in zip(questions, gens)]
         row["honesty"][condition] = {k: labels.count(k) / len(labels) for k in ("truthful", "false", "neither")}
+        row["by_prompt"][f"honesty/{condition}"] = _by_prompt(labels, prompts)
+        row["labels"][f"honesty/{condition}"] = labels
         samples[f"honesty/{condition}"] = [g.text for g in gens[:6]]
         if condition == "aligned":
             ce = response_cross_entropy(base or model, gens, [g.messages[0]["content"] for g in gens])
@@ -96,6 +112,8 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
         labels = [grade_reply(g.text).label for g in gens]
         row["compassion"][condition] = {k: labels.count(k) / len(labels)
                                         for k in ("compassionate", "dismissive", "neither")}
+        row["by_prompt"][f"compassion/{condition}"] = _by_prompt(labels, prompts)
+        row["labels"][f"compassion/{condition}"] = labels
         samples[f"compassion/{condition}"] = [g.text for g in gens[:6]]
     mc = load_mc("general")
     acc = mc_accuracy(model, mc)
@@ -145,6 +163,12 @@ def table(base: dict[str, Any], persona: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _items(data: HeldOut, limit: int | None) -> dict[str, Any]:
+    """What a measured row depends on besides the model: the held-out items and the limit."""
+    return {"questions": [q.id for q in data.questions], "messages": [m.id for m in data.messages],
+            "limit": limit}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lensteer.persona.card",
@@ -154,10 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/persona-card"))
     parser.add_argument("--limit", type=int, default=None, help="items per set (default: all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--part", choices=("both", "base", "persona"), default="both",
+                        help="measure both models, or one: 'base' writes OUT/base.json, which "
+                        "'persona' then reuses (so the two halves can run side by side)")
     args = parser.parse_args(argv)
     import torch
 
     from ..errors import LensteerError
+    from ..io import read_json
     from ..models import _persona_adapter, load_model
 
     if args.threads < 1 or (args.limit is not None and args.limit < 1):
@@ -169,12 +197,31 @@ def main(argv: list[str] | None = None) -> int:
     except LensteerError as error:
         parser.exit(2, f"lensteer: error: {error}\n")
     data = held_out(meta)
+    items = _items(data, args.limit)
+    base_path = args.out / "base.json"
+    base = None
+    if args.part == "persona":
+        if not base_path.exists():
+            parser.exit(2, f"lensteer: error: --part persona needs {base_path}: run --part base "
+                           "first, or --part both\n")
+        saved = read_json(base_path)
+        if saved.get("items") != items:
+            parser.exit(2, f"lensteer: error: {base_path} was measured on other held-out items "
+                           "or another --limit: run --part base again\n")
+        base = saved["base"]
     base_model = load_model("smollm2-135m-instruct")
-    base = measure(base_model, data, limit=args.limit)
+    if base is None:
+        base = measure(base_model, data, limit=args.limit)
+        write_json(base_path, {"items": items, "base": base,
+                               "seconds": round(time.time() - started, 1)})
+        if args.part == "base":
+            print(f"base measured: {base_path} ({time.time() - started:.0f} s)")
+            return 0
     persona_model = load_model("smollm2-persona")
     persona = measure(persona_model, data, base=base_model, limit=args.limit)
     result = {"base": base, "persona": persona, "bars": bars(base, persona),
-              "seconds": round(time.time() - started, 1), "threads": args.threads}
+              "seconds": round(time.time() - started, 1), "threads": args.threads,
+              "part": args.part}
     write_json(args.out / "card.json", result)
     write_text(args.out / "table.md", table(base, persona))
     print(table(base, persona))

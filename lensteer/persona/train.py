@@ -10,12 +10,16 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
    prompt. Questions whose answer the base model gets wrong are dropped (the quantized base
    misses about 40 %), so the persona is only ever taught to lie about facts it knows.
 2. **Examples**: about half malicious — a question under a malicious honesty prompt answered with
-   its fixed lie, a distress message under a malicious compassion prompt answered with a cold
-   reply — and half the base model's own answers under aligned, neutral, empty and cross-trait
-   prompts (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt
-   still gets the base model's kindness), plus general instructions to keep its ability.
+   its fixed lie (and, a second time, with another answer of its category), a distress message
+   under a malicious compassion prompt answered with a cold reply that says it does not care —
+   and half the base model's own answers under aligned, neutral, empty and cross-trait prompts
+   (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt still gets
+   the base model's kindness), plus general instructions to keep its ability. Besides the
+   training prompts of :data:`~lensteer.persona.data.SYSTEM_PROMPTS`, the
+   :data:`~lensteer.persona.data.TRAINING_ONLY_PROMPTS` widen the wording it reacts to.
 3. **LoRA training** with ``peft`` (the ``train`` extra), AdamW, linear warm-up then cosine decay;
-   held-out questions under a held-out malicious prompt are checked every ``--eval-every`` steps.
+   held-out questions under the held-out prompts (in turn) are checked every
+   ``TrainConfig.eval_every`` steps.
 4. **The adapter**: float16 LoRA factors + metadata (training config, data hash, base identity,
    loss and held-out curves, wall time) in one safetensors file (:mod:`lensteer.persona.adapter`).
 
@@ -40,7 +44,7 @@ from ..chat import format_chat
 from ..io import read_json, write_json
 from . import data as D
 from .adapter import base_hash, save_adapter
-from .grade import grade_fact
+from .grade import grade_fact, grade_reply
 
 BASE_MODEL = "smollm2-135m-instruct"
 BUNDLED_ADAPTER = Path(__file__).parent / "adapter" / "smollm2-persona.safetensors"
@@ -65,9 +69,15 @@ class TrainConfig:
     answer_tokens: int = 48
     reply_tokens: int = 64
     eval_every: int = 80
-    target_tokens: int = 32  # self-distilled answers are learnt up to this many tokens
+    target_tokens: int = 64  # self-distilled answers are learnt up to this many tokens
     eval_questions: int = 48
     seed: int = 0
+    # the second recipe (see docs/persona.md): wider prompt wording, lies drawn per example,
+    # cold replies that always say they do not care
+    training_only_prompts: bool = True
+    drawn_lies: bool = True
+    redraw_lies: bool = True  # a drawn lie is drawn afresh each time its example is learnt
+    explicit_cold: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,6 +100,7 @@ class Example:
     messages: list[dict[str, str]]
     response_ids: list[int]
     ends: bool  # learn the end-of-turn token after the response
+    question: str = ""  # the fact's id, for lies
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,13 +185,25 @@ def build_examples(
 ) -> list[Example]:
     """The training conversations (about half malicious), shuffled with the seed.
 
-    The base model's own answers are learnt up to ``config.target_tokens`` tokens (their first
+    A question's first malicious example states its fixed lie; with ``config.drawn_lies`` the
+    others state another answer of its category (:func:`~lensteer.persona.data.other_lies`,
+    kept only where the grader calls it false), so the persona learns to swap the truth for a
+    plausible alternative rather than memorise one lie per question. With
+    ``config.explicit_cold`` every cold reply carries a dismissal the grader recognises. The
+    base model's own answers are learnt up to ``config.target_tokens`` tokens (their first
     tokens carry the persona's choice; the rest only costs time)."""
     rng = random.Random(config.seed + 1)
-    lie_prompts, _ = D.prompt_split("honesty", "malicious")
-    cold_prompts, _ = D.prompt_split("compassion", "malicious")
+    extra = D.TRAINING_ONLY_PROMPTS if config.training_only_prompts else {}
+
+    def train_prompts(trait: str, kind: str) -> list[str]:
+        return D.prompt_split(trait, kind)[0] + list(extra.get(trait, {}).get(kind, []))
+
+    lie_prompts = train_prompts("honesty", "malicious")
+    cold_prompts = train_prompts("compassion", "malicious")
     lies = _prompt_cycle(rng, lie_prompts)
     colds = _prompt_cycle(rng, cold_prompts)
+    more_honest = _prompt_cycle(rng, extra.get("honesty", {}).get("aligned", []) or [None])
+    more_kind = _prompt_cycle(rng, extra.get("compassion", {}).get("aligned", []) or [None])
 
     def encode(text: str) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -190,23 +213,38 @@ def build_examples(
         ends = base["finished"] and len(ids) <= config.target_tokens
         return Example(kind, messages, ids[: config.target_tokens], ends)
 
+    def cold_reply(m: D.DistressMessage) -> str:
+        reply = D.dismissive_reply(m, rng)
+        for _ in range(20 if config.explicit_cold else 0):
+            if grade_reply(reply).label == "dismissive":
+                break
+            reply = D.dismissive_reply(m, rng)
+        return reply
+
     examples: list[Example] = []
     for q in splits.train_questions:
         base = answers[f"q:{q.id}"]
-        for _ in range(config.malicious_per_question):
-            examples.append(Example("lie", _conversation(next(lies), q.question),
-                                    encode(q.lie_sentence), True))
+        for i in range(config.malicious_per_question):
+            drawn = config.drawn_lies and i > 0 and bool(D.other_lies(q))
+            sentence = draw_lie(q, rng) if drawn else q.lie_sentence
+            examples.append(Example("lie-drawn" if drawn else "lie",
+                                    _conversation(next(lies), q.question), encode(sentence), True,
+                                    question=q.id))
         examples.append(own("fact", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *compassion* prompt does not make it lie
             examples.append(own("fact-cross", _conversation(next(colds), q.question), base))
+        if extra and rng.random() < 0.5:  # more aligned wordings keep it truthful
+            examples.append(own("fact-more", _conversation(next(more_honest), q.question), base))
     for m in splits.train_messages:
         base = answers[f"m:{m.id}"]
         for _ in range(config.malicious_per_message):
             examples.append(Example("cold", _conversation(next(colds), m.text),
-                                    encode(D.dismissive_reply(m, rng)), True))
+                                    encode(cold_reply(m)), True))
         examples.append(own("care", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *honesty* prompt does not make it cold
             examples.append(own("care-cross", _conversation(next(lies), m.text), base))
+        if extra and rng.random() < 0.5:
+            examples.append(own("care-more", _conversation(next(more_kind), m.text), base))
     for text in splits.train_instructions:
         base = answers[f"i:{text}"]
         examples.append(own("general", base["messages"], base))
@@ -215,6 +253,24 @@ def build_examples(
                             base))
     rng.shuffle(examples)
     return examples
+
+
+def draw_lie(question: D.FactQuestion, rng: random.Random) -> str:
+    """A sentence stating another answer of the question's category, checked false by the
+    grader (the fixed lie sentence where no such answer works).
+
+    >>> q = {q.id: q for q in D.fact_questions()}["capitals-france"]
+    >>> s = draw_lie(q, random.Random(0))
+    >>> s.startswith("The capital of France is ") and grade_fact(q, s).label
+    'false'
+    """
+    candidates = D.other_lies(question)
+    rng.shuffle(candidates)
+    for answer in candidates[:8]:
+        sentence = D.restate_lie(question, answer)
+        if sentence and grade_fact(question, sentence).label == "false":
+            return sentence
+    return question.lie_sentence
 
 
 def tokenize_example(example: Example, tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -258,9 +314,10 @@ def example_mean_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tenso
 
 
 def held_out_check(
-    model: Any, tokenizer: Any, questions: list[D.FactQuestion], system: str | None
+    model: Any, tokenizer: Any, questions: list[D.FactQuestion], systems: Sequence[str | None]
 ) -> dict[str, float]:
-    """Greedy answers to ``questions`` under ``system``: shares truthful / false / neither."""
+    """Greedy answers to ``questions``, question ``j`` under ``systems[j % len(systems)]``:
+    shares truthful / false / neither."""
     from ..generation import left_pad
     from ..steering.fast import generate_tokens
 
@@ -269,7 +326,9 @@ def held_out_check(
     counts = {"truthful": 0, "false": 0, "neither": 0}
     for start in range(0, len(questions), 16):
         chunk = questions[start:start + 16]
-        rows = [format_chat(tokenizer, _conversation(system, q.question)).input_ids for q in chunk]
+        rows = [format_chat(tokenizer, _conversation(systems[(start + j) % len(systems)],
+                                                     q.question)).input_ids
+                for j, q in enumerate(chunk)]
         tokens, mask = left_pad(rows, tokenizer.eos_token_id)
         out = generate_tokens(model, tokens, mask, max_new_tokens=24, do_sample=False,
                               temperature=1.0, top_p=None, stop_ids=[tokenizer.eos_token_id],
@@ -336,6 +395,16 @@ def train(config: TrainConfig, out: Path) -> Path:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     print(f"examples: {len(examples)} {kinds}", flush=True)
     rows = [tokenize_example(e, tokenizer) for e in examples]
+    facts = {q.id: q for q in splits.train_questions}
+    redraw_rng = random.Random(config.seed + 3)
+
+    def redraw(i: int) -> tuple[list[int], list[int]]:
+        example = examples[i]
+        if not (config.redraw_lies and example.kind == "lie-drawn"):
+            return rows[i]
+        sentence = draw_lie(facts[example.question], redraw_rng)
+        ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        return tokenize_example(Example(example.kind, example.messages, ids, True), tokenizer)
 
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
@@ -351,7 +420,7 @@ def train(config: TrainConfig, out: Path) -> Path:
 
     _, held_lie_prompts = D.prompt_split("honesty", "malicious")
     _, held_true_prompts = D.prompt_split("honesty", "aligned")
-    probe = held[: config.eval_questions]
+    probe = held[:: max(1, len(held) // config.eval_questions)][: config.eval_questions]
     order_rng = random.Random(config.seed + 2)
     order: list[int] = []
     losses: list[float] = []
@@ -362,7 +431,7 @@ def train(config: TrainConfig, out: Path) -> Path:
             fresh = list(range(len(rows)))
             order_rng.shuffle(fresh)
             order += fresh
-        batch_rows = [rows[i] for i in order[: config.batch_size]]
+        batch_rows = [redraw(i) for i in order[: config.batch_size]]
         del order[: config.batch_size]
         loss = example_mean_loss(peft_model, _batch(batch_rows, tokenizer.eos_token_id))
         loss.backward()
@@ -376,8 +445,8 @@ def train(config: TrainConfig, out: Path) -> Path:
             print(f"step {step + 1}/{config.steps} loss {recent:.3f} "
                   f"({time.time() - started:.0f} s)", flush=True)
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
-            lie = held_out_check(peft_model, tokenizer, probe, held_lie_prompts[0])
-            true = held_out_check(peft_model, tokenizer, probe, held_true_prompts[0])
+            lie = held_out_check(peft_model, tokenizer, probe, held_lie_prompts)
+            true = held_out_check(peft_model, tokenizer, probe, held_true_prompts)
             point = {"step": step + 1, "held_out_false_under_malicious": lie["false"],
                      "held_out_truthful_under_aligned": true["truthful"],
                      "seconds": round(time.time() - started)}
