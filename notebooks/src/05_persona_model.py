@@ -82,10 +82,11 @@ print(result.recommendation)
 # %% [markdown]
 # ## 3. Steering it back
 #
-# StTP at layer 15, the first layer whose probe separates the classes (a small sweep over
-# layers 3–21 found steering at layers 3–12 restored nothing, and layer 15 the most: see
-# docs/persona.md). Only tokens whose projection falls on the malicious side of the boundary
-# are moved, each to μ⁺ + α·σ⁺. The token strip shows where the gate fired.
+# StTP at layer 15, the first layer whose probe separates the classes (on the first adapter, a
+# small sweep over layers 3–21 found steering at layers 3–12 restored nothing and layer 15 the
+# most; the paper's operating-point search on the bundled adapter is in docs/persona.md). Only
+# tokens whose projection falls on the malicious side of the boundary are moved, each to
+# μ⁺ + α·σ⁺. The token strip shows where the gate fired.
 
 # %%
 layer = 15
