@@ -173,14 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lensteer.persona.card",
         description="Measure the persona model's quality table (base vs persona, held-out data).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=Path("runs/persona-card"))
+    parser.add_argument("--out", type=Path, default=Path("runs/persona-card"),
+                        help="output folder (default: runs/persona-card)")
     parser.add_argument("--limit", type=int, default=None, help="items per set (default: all)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--part", choices=("both", "base", "persona"), default="both",
                         help="measure both models, or one: 'base' writes OUT/base.json, which "
-                        "'persona' then reuses (so the two halves can run side by side)")
+                        "'persona' then reuses, so the two halves can run side by side "
+                        "(default: both)")
     args = parser.parse_args(argv)
     import torch
 
