@@ -1,6 +1,7 @@
 """The persona adapter's training data recipe (no training: fake base answers, real tokenizer)."""
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -98,7 +99,7 @@ def test_every_lie_example_is_false_and_the_first_is_the_fixed_lie(recipe):
 
 def test_drawn_lies_vary_and_stay_false():
     q = {q.id: q for q in D.fact_questions()}["capitals-france"]
-    rng = __import__("random").Random(0)
+    rng = random.Random(0)
     lies = [T.draw_lie(q, rng) for _ in range(20)]
     assert len(set(lies)) >= 10 and all(grade_fact(q, s).label == "false" for s in lies)
     odd = {q.id: q for q in D.fact_questions()}["elements-symbol-iron"]  # not a uniform category
