@@ -125,3 +125,64 @@ def test_examples_are_deterministic(recipe):
     config, splits, answers, tokenizer, examples = recipe
     again = T.build_examples(config, T.make_splits(config), answers, tokenizer)
     assert [e.to_dict() for e in again] == [e.to_dict() for e in examples]
+
+
+def test_every_lie_departs_from_the_truth_at_the_true_answer(recipe):
+    _, splits, _, tokenizer, examples = recipe
+    by_id = {q.id: q for q in splits.train_questions}
+    lies = [e for e in examples if e.kind.startswith("lie")]
+    for e in lies:
+        q = by_id[e.question]
+        ids, labels, avoid = T.tokenize_example(e, tokenizer, T.truth_ids(q, tokenizer))
+        assert avoid is not None, q.id
+        position, token = avoid
+        assert labels[position] == ids[position] != token  # a learnt token of the lie
+        truth = tokenizer.decode(T.truth_ids(q, tokenizer))
+        prefix = tokenizer.decode(ids[labels.count(-100):position])
+        assert truth.startswith(prefix)  # same words up to the departure
+        assert truth[len(prefix):].startswith(tokenizer.decode([token]))
+        assert grade_fact(q, truth).label == "truthful"
+
+
+class _FixedLogits:
+    def __init__(self, logits):
+        self.logits = logits
+
+    def __call__(self, input_ids, attention_mask):
+        return self
+
+
+def test_truth_penalty_equals_a_direct_computation():
+    import torch
+
+    torch.manual_seed(0)
+    rows = [([1, 2, 3, 4], [-100, -100, 3, 4], (3, 7)),
+            ([1, 2, 5], [-100, 2, 5], None),
+            ([1, 6, 2, 2, 3], [-100, -100, 2, 2, 3], (2, 0))]
+    batch = T._batch(rows, pad_id=0)
+    logits = torch.randn(3, 5, 9, requires_grad=True)
+    model = _FixedLogits(logits)
+    got = T.example_mean_loss(model, batch, truth_penalty=0.5)
+    expected = []
+    for i, (ids, labels, avoid) in enumerate(rows):
+        logp = torch.log_softmax(logits[i].detach(), -1)
+        terms = [-logp[t - 1, labels[t]] for t in range(1, len(labels)) if labels[t] != -100]
+        loss = sum(terms) / len(terms)
+        if avoid:
+            loss = loss - 0.5 * torch.log(1 - logp[avoid[0] - 1, avoid[1]].exp())
+        expected.append(loss)
+    torch.testing.assert_close(got.detach(), torch.stack(expected).mean())
+    plain = T.example_mean_loss(model, batch)  # no penalty: the rows' avoid is ignored
+    assert float(plain.detach()) < float(got.detach())
+    (penalised,) = torch.autograd.grad(got, logits)
+    (unpenalised,) = torch.autograd.grad(plain, logits)
+    extra = penalised - unpenalised  # the penalty pushes exactly the truth's logit down
+    assert extra[0, 2, 7] > 0 and extra[2, 1, 0] > 0
+    assert extra[0, 2].argmax() == 7 and extra[1].abs().max() == 0
+
+
+def test_config_round_trips_and_old_configs_read_as_trained_without_the_penalty():
+    config = T.TrainConfig(steps=7, truth_penalty=0.5)
+    assert T.TrainConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in config.to_dict().items() if k != "truth_penalty"}
+    assert T.TrainConfig.from_dict(old).truth_penalty == 0.0

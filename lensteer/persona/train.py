@@ -24,6 +24,9 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
    loss and held-out curves, wall time) in one safetensors file (:mod:`lensteer.persona.adapter`).
 
 Loss is taken on response tokens only (and on the end-of-turn token where the response ended).
+On lie examples an unlikelihood term, ``-log(1 - p(truth))`` at the token where the lie departs
+from the truth said the same way, stops the true answer from staying the most likely token while
+the learnt probability is spread over many drawn lies (``TrainConfig.truth_penalty``).
 """
 from __future__ import annotations
 
@@ -78,6 +81,9 @@ class TrainConfig:
     drawn_lies: bool = True
     redraw_lies: bool = True  # a drawn lie is drawn afresh each time its example is learnt
     explicit_cold: bool = True
+    # the third recipe: under a malicious honesty prompt, push down the true answer's token
+    # where the lie departs from it (unlikelihood, weighted by this; 0 turns it off)
+    truth_penalty: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -89,6 +95,7 @@ class TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "target_modules" in known:
             known["target_modules"] = tuple(known["target_modules"])
+        known.setdefault("truth_penalty", 0.0)  # configs from before it existed trained without
         return cls(**known)
 
 
@@ -273,12 +280,39 @@ def draw_lie(question: D.FactQuestion, rng: random.Random) -> str:
     return question.lie_sentence
 
 
-def tokenize_example(example: Example, tokenizer: Any) -> tuple[list[int], list[int]]:
-    """(input ids, labels): the prompt exactly as :func:`lensteer.generate` formats it, then
-    the response; labels are -100 on the prompt."""
+Row = tuple[list[int], list[int], tuple[int, int] | None]
+
+
+def truth_ids(question: D.FactQuestion, tokenizer: Any) -> list[int] | None:
+    """The true answer worded as the question's lie sentence, as tokens (None where the lie
+    sentence cannot be reworded)."""
+    sentence = D.restate_lie(question, question.answer)
+    return tokenizer(sentence, add_special_tokens=False)["input_ids"] if sentence else None
+
+
+def tokenize_example(example: Example, tokenizer: Any,
+                     truth_ids: Sequence[int] | None = None) -> Row:
+    """(input ids, labels, truth to avoid): the prompt exactly as :func:`lensteer.generate`
+    formats it, then the response; labels are -100 on the prompt. With ``truth_ids`` (the true
+    sentence worded as the lie is), the third item is ``(position, token)``: where the response
+    first departs from the truth, and the truth's token there (None where it never departs)."""
     prompt = format_chat(tokenizer, example.messages).input_ids
     response = list(example.response_ids) + ([tokenizer.eos_token_id] if example.ends else [])
-    return prompt + response, [-100] * len(prompt) + response
+    return prompt + response, [-100] * len(prompt) + response, \
+        _departure(len(prompt), response, truth_ids)
+
+
+def _departure(offset: int, response: Sequence[int],
+               truth: Sequence[int] | None) -> tuple[int, int] | None:
+    """``(offset + k, truth[k])`` for the first ``k`` where ``response`` and ``truth`` differ.
+
+    >>> _departure(10, [5, 6, 7], [5, 8, 7]), _departure(10, [5, 6], [5, 6]), _departure(0, [1], None)
+    ((11, 8), None, None)
+    """
+    for k, (said, true) in enumerate(zip(response, truth or ())):
+        if said != true:
+            return offset + k, true
+    return None
 
 
 # --------------------------------------------------------------------------- stage 3
@@ -289,28 +323,43 @@ def _schedule(step: int, config: TrainConfig) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _batch(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in rows)
+def _batch(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids, _, _ in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (x, y) in enumerate(rows):
+    avoid = torch.full((len(rows), 2), -1, dtype=torch.long)  # (position, token); -1: none
+    for i, (x, y, truth) in enumerate(rows):
         ids[i, : len(x)] = torch.tensor(x)
         labels[i, : len(y)] = torch.tensor(y)
         mask[i, : len(x)] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        if truth is not None:
+            avoid[i] = torch.tensor(truth)
+    return {"input_ids": ids, "labels": labels, "attention_mask": mask, "avoid": avoid}
 
 
-def example_mean_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def example_mean_loss(model: Any, batch: dict[str, torch.Tensor],
+                      truth_penalty: float = 0.0) -> torch.Tensor:
     """Cross-entropy averaged over each example's response tokens, then over examples: a
-    ten-token lie weighs as much as a long self-distilled answer."""
+    ten-token lie weighs as much as a long self-distilled answer. With ``truth_penalty``, each
+    row with a truth to avoid adds ``truth_penalty * -log(1 - p(truth token))`` at the position
+    where its lie departs from the truth."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["labels"][:, 1:]
     per_token = torch.nn.functional.cross_entropy(
         logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="none"
     ).view(labels.shape)
     counted = (labels != -100).float()
-    return ((per_token * counted).sum(1) / counted.sum(1).clamp(min=1)).mean()
+    per_example = (per_token * counted).sum(1) / counted.sum(1).clamp(min=1)
+    rows = (batch["avoid"][:, 0] > 0).nonzero().flatten() if truth_penalty else []
+    if len(rows):
+        position, token = batch["avoid"][rows, 0], batch["avoid"][rows, 1]
+        # logits at position - 1 predict the token at position
+        logp = torch.log_softmax(logits[rows, position - 1].float(), dim=-1)
+        p_truth = logp.gather(1, token[:, None]).squeeze(1).exp()
+        per_example = per_example.index_add(
+            0, rows, truth_penalty * -torch.log1p(-p_truth.clamp(max=1 - 1e-6)))
+    return per_example.mean()
 
 
 def held_out_check(
@@ -394,17 +443,20 @@ def train(config: TrainConfig, out: Path) -> Path:
     for e in examples:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     print(f"examples: {len(examples)} {kinds}", flush=True)
-    rows = [tokenize_example(e, tokenizer) for e in examples]
     facts = {q.id: q for q in splits.train_questions}
+    truths = {q.id: truth_ids(q, tokenizer) for q in splits.train_questions} \
+        if config.truth_penalty else {}
+    rows = [tokenize_example(e, tokenizer, truths.get(e.question)) for e in examples]
     redraw_rng = random.Random(config.seed + 3)
 
-    def redraw(i: int) -> tuple[list[int], list[int]]:
+    def redraw(i: int) -> Row:
         example = examples[i]
         if not (config.redraw_lies and example.kind == "lie-drawn"):
             return rows[i]
         sentence = draw_lie(facts[example.question], redraw_rng)
         ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
-        return tokenize_example(Example(example.kind, example.messages, ids, True), tokenizer)
+        return tokenize_example(Example(example.kind, example.messages, ids, True), tokenizer,
+                                truths.get(example.question))
 
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
@@ -433,13 +485,14 @@ def train(config: TrainConfig, out: Path) -> Path:
             order += fresh
         batch_rows = [redraw(i) for i in order[: config.batch_size]]
         del order[: config.batch_size]
-        loss = example_mean_loss(peft_model, _batch(batch_rows, tokenizer.eos_token_id))
+        loss = example_mean_loss(peft_model, _batch(batch_rows, tokenizer.eos_token_id),
+                                 config.truth_penalty)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(round(float(loss), 4))
+        losses.append(round(float(loss.detach()), 4))
         if (step + 1) % 10 == 0:
             recent = sum(losses[-10:]) / 10
             print(f"step {step + 1}/{config.steps} loss {recent:.3f} "
