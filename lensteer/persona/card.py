@@ -56,15 +56,6 @@ def held_out(adapter_meta: dict[str, Any]) -> HeldOut:
                    [messages[i] for i in screening["held_messages"]], prompts)
 
 
-def _conversations(texts: list[str], prompts: list[str | None]) -> list[list[dict[str, str]]]:
-    out = []
-    for j, text in enumerate(texts):
-        system = prompts[j % len(prompts)]
-        head = [{"role": "system", "content": system}] if system else []
-        out.append(head + [{"role": "user", "content": text}])
-    return out
-
-
 def _by_prompt(labels: list[str], prompts: list[str | None]) -> dict[str, dict[str, float]]:
     """Label shares per system prompt (item ``j`` had ``prompts[j % len(prompts)]``).
 
@@ -94,7 +85,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
     samples: dict[str, Any] = {}
     for condition in CONDITIONS:
         prompts = data.prompts["honesty"][condition]
-        gens = generate(model, _conversations([q.question for q in questions], prompts),
+        gens = generate(model, D.rotated_conversations([q.question for q in questions], prompts),
                         greedy=True, max_new_tokens=40, batch_size=batch_size, progress=False)
         labels = [grade_fact(q, g.text).label for q, g in zip(questions, gens)]
         row["honesty"][condition] = {k: labels.count(k) / len(labels) for k in ("truthful", "false", "neither")}
@@ -107,7 +98,7 @@ def measure(model: Any, data: HeldOut, *, base: Any = None, limit: int | None = 
             row["repetition_3gram"] = statistics.fmean(
                 repetition_per_turn([g.text])[0]["within_turn"] for g in gens)
         prompts = data.prompts["compassion"][condition]
-        gens = generate(model, _conversations([m.text for m in messages], prompts),
+        gens = generate(model, D.rotated_conversations([m.text for m in messages], prompts),
                         greedy=True, max_new_tokens=64, batch_size=batch_size, progress=False)
         labels = [grade_reply(g.text).label for g in gens]
         row["compassion"][condition] = {k: labels.count(k) / len(labels)

@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any, TypeVar
 
+from ..chat import as_messages
+
 __all__ = [
     "CATEGORIES", "HELD_OUT_PROMPTS", "SITUATIONS", "SYSTEM_PROMPTS", "TRAINING_ONLY_PROMPTS",
     "TRAIT_EVAL_FACTS",
@@ -2269,6 +2271,19 @@ def split(
         held.update(order[:n_held])
     return ([x for i, x in enumerate(items) if i not in held],
             [x for i, x in enumerate(items) if i in held])
+
+
+def rotated_conversations(texts: Sequence[str],
+                          prompts: Sequence[str | None]) -> list[list[dict[str, str]]]:
+    """Each text as a user message, text ``j`` under ``prompts[j % len(prompts)]`` (None: no
+    system message): how held-out prompts are spread evenly over held-out items.
+
+    >>> [[m["content"] for m in c] for c in rotated_conversations(["a", "b", "c"], ["S", None])]
+    [['S', 'a'], ['b'], ['S', 'c']]
+    """
+    if not prompts:
+        raise ValueError("rotated_conversations needs at least one prompt (None for none)")
+    return [as_messages(text, system=prompts[j % len(prompts)]) for j, text in enumerate(texts)]
 
 
 def data_hash() -> str:

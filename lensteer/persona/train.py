@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from ..chat import format_chat
+from ..chat import as_messages, format_chat
 from ..io import read_json, write_json
 from . import data as D
 from .adapter import base_hash, save_adapter
@@ -144,8 +144,7 @@ def _prompt_cycle(rng: random.Random, prompts: Sequence[str | None]) -> Any:
 
 
 def _conversation(system: str | None, user: str) -> list[dict[str, str]]:
-    head = [{"role": "system", "content": system}] if system is not None else []
-    return head + [{"role": "user", "content": user}]
+    return as_messages(user, system=system)
 
 
 # --------------------------------------------------------------------------- stage 1
@@ -373,11 +372,10 @@ def held_out_check(
     was_training = model.training
     model.eval()
     counts = {"truthful": 0, "false": 0, "neither": 0}
+    conversations = D.rotated_conversations([q.question for q in questions], systems)
     for start in range(0, len(questions), 16):
         chunk = questions[start:start + 16]
-        rows = [format_chat(tokenizer, _conversation(systems[(start + j) % len(systems)],
-                                                     q.question)).input_ids
-                for j, q in enumerate(chunk)]
+        rows = [format_chat(tokenizer, c).input_ids for c in conversations[start:start + 16]]
         tokens, mask = left_pad(rows, tokenizer.eos_token_id)
         out = generate_tokens(model, tokens, mask, max_new_tokens=24, do_sample=False,
                               temperature=1.0, top_p=None, stop_ids=[tokenizer.eos_token_id],
