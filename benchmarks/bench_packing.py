@@ -9,11 +9,15 @@ cells and prompts, interleaved, in one process on one thread; CPU time (``time.p
 Each cell is a (rule, α, layer) of a small grid (SwFC, StTP, StMP; ``--cells`` of them) under the
 malicious prompt with ``--items`` tune prompts, generated greedily with the KV cache and scored
 by the model's exact judge; packing puts ``batch_size // items`` cells into one generation. The
-script also checks that both ways give every cell the same tokens and scores.
+script also checks that both ways give every cell the same tokens and scores. A third arm,
+``packed, rows kept``, runs the packed generations with finished rows still computed to the end
+(``drop_finished=False``): the ratio ``packed, rows kept`` / ``packed`` is what dropping finished
+rows from greedy decoding saves.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -71,22 +75,38 @@ def main() -> None:
             out += [r.summary() for r in run_conditions(model, cells[i:i + pack], items, judge, dirs, gen=gen)]
         return out
 
-    times: dict[str, list[float]] = {"unpacked": [], "packed": []}
+    from lensteer.generation import fast
+
+    dropping = fast.generate_tokens
+
+    def packed_rows_kept():
+        fast.generate_tokens = functools.partial(dropping, drop_finished=False)
+        try:
+            return packed()
+        finally:
+            fast.generate_tokens = dropping
+
+    arms = {"unpacked": unpacked, "packed": packed, "packed, rows kept": packed_rows_kept}
+    times: dict[str, list[float]] = {name: [] for name in arms}
     results = {}
-    for rep in range(a.repeats):  # interleaved, the order alternating
-        for name in (["unpacked", "packed"] if rep % 2 == 0 else ["packed", "unpacked"]):
+    for rep in range(a.repeats):  # interleaved, the order rotating
+        names = list(arms)[rep % 3:] + list(arms)[:rep % 3]
+        for name in names:
             t0 = time.process_time()
-            results[name] = (unpacked if name == "unpacked" else packed)()
+            results[name] = arms[name]()
             times[name].append(time.process_time() - t0)
     keys = ("trait", "coherence", "length", "finished", "n", "tokens")
-    same = all(all(u[k] == p[k] for k in keys) for u, p in zip(results["unpacked"], results["packed"]))
+    same = all(all(u[k] == p[k] == q[k] for k in keys) for u, p, q in zip(
+        results["unpacked"], results["packed"], results["packed, rows kept"]))
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {
         "model": a.model, "trait": a.trait, "cells": len(cells), "prompts_per_cell": len(items),
         "batch_size": a.batch_size, "cells_per_batch": pack, "max_new_tokens": a.max_new_tokens,
         "tokens": sum(r["tokens"] for r in results["packed"]),
         "cpu_s": times, "cells_per_s": {k: len(cells) / v for k, v in med.items()},
-        "speedup": med["unpacked"] / med["packed"], "identical_scores": same,
+        "speedup": med["unpacked"] / med["packed"],
+        "dropping_finished_rows_speedup": med["packed, rows kept"] / med["packed"],
+        "identical_scores": same,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread",
     }
     print(json.dumps(out, indent=1))

@@ -41,8 +41,10 @@ __all__ = [
     "batch",
     "check_rows",
     "current_batch",
+    "current_live_rows",
     "end_batch",
     "expect_rows",
+    "live_rows",
     "on_batch_end",
     "on_step",
     "positions",
@@ -134,6 +136,34 @@ def positions(
                          f"({None if mask is None else mask.shape[1]}).")
     rows = None if indices is None else tuple(int(i) for i in indices)
     return batch(BatchContext(mask, int(response_start), bool(use_kv_cache), rows))
+
+
+# ------------------------------------------------------------------ rows still computed
+_LIVE: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar(
+    "lensteer_live_rows", default=None)
+
+
+@contextlib.contextmanager
+def live_rows(rows: Sequence[int] | None) -> Iterator[None]:
+    """Inside the block, forward calls compute only ``rows`` of the declared batch, in this
+    order (greedy generation stops computing rows that finished); ``None``: every row.
+
+    >>> with live_rows([0, 2]):
+    ...     current_live_rows()
+    (0, 2)
+    >>> current_live_rows() is None
+    True
+    """
+    token = _LIVE.set(None if rows is None else tuple(int(r) for r in rows))
+    try:
+        yield
+    finally:
+        _LIVE.reset(token)
+
+
+def current_live_rows() -> tuple[int, ...] | None:
+    """The rows of the declared batch the running forward call computes (None: all of them)."""
+    return _LIVE.get()
 
 
 # ------------------------------------------------------------------ batch-end callbacks

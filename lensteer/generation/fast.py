@@ -165,6 +165,7 @@ def generate_tokens(
     use_kv_cache: bool = True,
     cache: Any = None,
     past_mask: Int[Tensor, "batch past"] | None = None,
+    drop_finished: bool = True,
 ) -> Int[Tensor, "batch total"]:
     """A lean decoding loop that mirrors ``TransformerBridge.generate`` on a Hugging Face model.
 
@@ -173,6 +174,11 @@ def generate_tokens(
     ``cache`` (a ``DynamicCache`` holding ``past_mask.shape[1]`` columns, extended in place)
     continues a sequence: ``tokens`` are then only the new columns after the cached ones, and
     ``past_mask`` says which cached columns count (:class:`lensteer.generation.ChatSession`).
+
+    ``drop_finished``: greedy decoding on a cache of its own stops computing rows that finished
+    once a quarter of the rows still computed have (their cache rows are dropped; hooks see the
+    rows left, :func:`lensteer.runtime.live_rows`); outputs are unchanged. Sampling keeps every
+    row, so a seed draws the same random stream as the TransformerLens path.
     """
     from transformers import DynamicCache
 
@@ -187,8 +193,10 @@ def generate_tokens(
     past = 0 if past_mask is None else past_mask.shape[1]
     finished = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
     stops = torch.tensor(list(stop_ids), device=tokens.device)
+    drop = drop_finished and use_kv_cache and cache is None and not do_sample
     if cache is None and use_kv_cache:
         cache = DynamicCache(config=hf.config)
+    live = torch.arange(tokens.shape[0], device=tokens.device)  # the rows still computed
     for step in range(max_new_tokens):
         width = past + current.shape[1]
         running = torch.cat([mask, mask.new_ones(mask.shape[0], width - mask.shape[1])], 1)
@@ -198,19 +206,25 @@ def generate_tokens(
             inputs, positions = current[:, -1:], positions[:, -1:]
         else:
             inputs, positions = current, positions[:, past:]
-        out = hf(
-            input_ids=inputs,
-            attention_mask=running,
-            position_ids=positions,
-            past_key_values=cache,
-            use_cache=use_kv_cache,
-            logits_to_keep=1,
-        )
+        everyone = len(live) == current.shape[0]
+        with runtime.live_rows(None if everyone else live.tolist()):
+            out = hf(
+                input_ids=inputs if everyone else inputs[live],
+                attention_mask=running if everyone else running[live],
+                position_ids=positions if everyone else positions[live],
+                past_key_values=cache,
+                use_cache=use_kv_cache,
+                logits_to_keep=1,
+            )
         logits = out.logits[:, -1, :]
         if do_sample:
             sampled = sample_logits(logits, top_p=top_p, temperature=temperature, tokens=current)
         else:
-            sampled = sample_logits(logits, temperature=0.0, tokens=current)
+            sampled = sample_logits(logits, temperature=0.0,
+                                    tokens=current if everyone else current[live])
+        if not everyone:
+            sampled = torch.full_like(current[:, 0], pad_id).index_copy_(
+                0, live, sampled.to(current.device))
         sampled = sampled.to(current.device)
         sampled[finished] = pad_id
         finished |= torch.isin(sampled, stops)
@@ -220,4 +234,9 @@ def generate_tokens(
         current = torch.cat([current, sampled.unsqueeze(1)], dim=1)
         if bool(finished.all()):
             break
+        done = finished[live]
+        if drop and 4 * int(done.sum()) >= len(live):  # a quarter finished: stop computing them
+            keep = (~done).nonzero().flatten()
+            cache.batch_select_indices(keep)
+            live = live[keep]
     return current

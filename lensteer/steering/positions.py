@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Bool, Int
 from torch import Tensor
 
-from ..runtime import BatchContext, current_batch
+from ..runtime import BatchContext, current_batch, current_live_rows
 
 
 @dataclass
@@ -114,12 +114,16 @@ class PositionTracker:
         is_prompt = (cols < prompt_length).unsqueeze(0).expand(batch, seq)
         valid = torch.ones(batch, seq, dtype=torch.bool, device=device)
         pad = torch.zeros(batch, dtype=torch.long, device=device)
-        if ctx is not None and ctx.prompt_mask is not None and batch == ctx.prompt_mask.shape[0]:
-            prompt_mask = ctx.prompt_mask.to(device=device, dtype=torch.bool)
+        live = current_live_rows() if ctx is not None else None
+        prompt_mask = None if ctx is None else ctx.prompt_mask
+        if prompt_mask is not None and live is not None:
+            prompt_mask = prompt_mask[list(live)]
+        if prompt_mask is not None and batch == prompt_mask.shape[0]:
+            prompt_mask = prompt_mask.to(device=device, dtype=torch.bool)
             pad = (~prompt_mask).sum(1)  # left pads, and any masked cached columns: all lie
             # before the columns a call computes, so column − pad is the row's own index
             overlap = max(0, min(seq, prompt_length - start))
             if overlap:
                 valid[:, :overlap] = prompt_mask[:, start:start + overlap]
         return CallInfo(ctx, max(self._batches, 0), call, start, prompt_length, valid, is_prompt,
-                        new_from, pad)
+                        new_from, pad, list(live) if live is not None else [])
