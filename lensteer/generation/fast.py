@@ -235,7 +235,7 @@ def generate_tokens(
         if bool(finished.all()):
             break
         done = finished[live]
-        if drop and 4 * int(done.sum()) >= len(live):  # a quarter finished: stop computing them
+        if drop and cache is not None and 4 * int(done.sum()) >= len(live):  # a quarter finished
             keep = (~done).nonzero().flatten()
             cache.batch_select_indices(keep)
             live = live[keep]
