@@ -397,8 +397,8 @@ def example_mean_loss(model: Any, batch: dict[str, torch.Tensor],
     ).view(labels.shape)
     counted = (labels != -100).float()
     per_example = (per_token * counted).sum(1) / counted.sum(1).clamp(min=1)
-    rows = (batch["avoid"][:, 0] > 0).nonzero().flatten() if truth_penalty else []
-    if len(rows):
+    rows = (batch["avoid"][:, 0] > 0).nonzero().flatten()
+    if truth_penalty and len(rows):
         position, token = batch["avoid"][rows, 0], batch["avoid"][rows, 1]
         # logits at position - 1 predict the token at position
         logp = torch.log_softmax(logits[rows, position - 1].float(), dim=-1)
