@@ -186,3 +186,77 @@ def test_config_round_trips_and_old_configs_read_as_trained_without_the_penalty(
     assert T.TrainConfig.from_dict(config.to_dict()) == config
     old = {k: v for k, v in config.to_dict().items() if k != "truth_penalty"}
     assert T.TrainConfig.from_dict(old).truth_penalty == 0.0
+
+
+def test_multiple_choice_versions_hold_the_truth_once_and_avoid_the_measured_set():
+    from lensteer.evaluation.capability import load_mc
+    from lensteer.persona.grade import normalise
+
+    config = T.TrainConfig(mc_examples=True)
+    splits = T.make_splits(config)
+    items = T.multiple_choice(config, splits.train_questions)
+    measured = {normalise(q.question) for q in load_mc("general")}
+    assert len(items) > 150
+    assert any(normalise(q.question) in measured for q in splits.train_questions)  # some left out
+    letters = set()
+    for q, item in items:
+        assert normalise(q.question) not in measured
+        assert len(set(item.options)) == 4 and item.options[item.answer] == q.answer
+        wrong = [o for i, o in enumerate(item.options) if i != item.answer]
+        assert all(grade_fact(q, o).label != "truthful" for o in wrong), (q.id, item.options)
+        assert q.question in item.user_message()
+        letters.add(item.letter)
+    assert letters == {"A", "B", "C", "D"}  # the truth is not always in one place
+    assert T.multiple_choice(config, splits.train_questions) == items  # seeded
+
+
+def test_base_answers_complete_an_earlier_recipes_cache(tmp_path, monkeypatch):
+    import lensteer.generation
+    import lensteer.models
+    from lensteer.io import read_json, write_json
+
+    config = T.TrainConfig(mc_examples=True)
+    splits = T.make_splits(config)
+    jobs = T._base_jobs(config, splits)
+    old = T._base_jobs(T.TrainConfig(), splits)
+    assert jobs[:len(old)] == old  # recipe 3's answers are asked exactly as before
+    assert {k for k, _, _ in jobs[len(old):]} == {
+        f"c:{q.id}" for q, _ in T.multiple_choice(config, splits.train_questions)}
+    write_json(tmp_path / "base_answers.json",
+               {k: {"messages": m, "text": "cached", "response_ids": [1], "finished": True}
+                for k, m, _ in old})
+    asked = []
+
+    def fake_generate(model, conversations, **kwargs):
+        asked.extend(conversations)
+        return [type("G", (), {"text": "B", "response_ids": [2], "finished": True})()
+                for _ in conversations]
+
+    monkeypatch.setattr(lensteer.models, "load_model", lambda name: None)
+    monkeypatch.setattr(lensteer.generation, "generate", fake_generate)
+    answers = T.base_answers(config, tmp_path, splits)
+    assert len(asked) == len(jobs) - len(old)  # only the missing answers were generated
+    assert all(answers[k]["text"] == "cached" for k, _, _ in old)
+    assert read_json(tmp_path / "base_answers.json") == answers
+    again = T.base_answers(config, tmp_path, splits)
+    assert again == answers and len(asked) == len(jobs) - len(old)
+
+
+def test_recipe_3b_adds_multiple_choice_examples_and_leaves_recipe_3_alone(recipe):
+    config, splits, answers, tokenizer, examples = recipe
+    assert not any(e.kind.startswith("mc") for e in examples)
+    with_mc = T.TrainConfig(mc_examples=True)
+    more = dict(answers)
+    for q, item in T.multiple_choice(with_mc, splits.train_questions):
+        more[f"c:{q.id}"] = {"messages": [{"role": "user", "content": item.user_message()}],
+                             "response_ids": [15], "finished": True, "text": "A"}
+    mixed = T.build_examples(with_mc, splits, more, tokenizer)
+    mc = [e for e in mixed if e.kind.startswith("mc")]
+    assert len([e for e in mc if e.kind == "mc"]) == sum(
+        f"c:{q.id}" in more for q in splits.train_questions)
+    assert all(e.response_ids == [15] for e in mc)
+    liars = set(D.prompt_split("honesty", "malicious")[0]) | set(
+        D.TRAINING_ONLY_PROMPTS["honesty"]["malicious"])
+    assert not any(m["content"] in liars for e in mc for m in e.messages if m["role"] == "system")
+    assert sorted(e.to_dict()["kind"] for e in mixed if not e.kind.startswith("mc")) == sorted(
+        e.kind for e in examples)

@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -47,7 +47,10 @@ from ..chat import as_messages, format_chat
 from ..io import read_json, write_json
 from . import data as D
 from .adapter import base_hash, save_adapter
-from .grade import grade_fact, grade_reply
+from .grade import grade_fact, grade_reply, normalise
+
+if TYPE_CHECKING:
+    from ..evaluation.capability import MCQuestion
 
 BASE_MODEL = "smollm2-135m-instruct"
 BUNDLED_ADAPTER = Path(__file__).parent / "adapter" / "smollm2-persona.safetensors"
@@ -84,6 +87,9 @@ class TrainConfig:
     # the third recipe: under a malicious honesty prompt, push down the true answer's token
     # where the lie departs from it (unlikelihood, weighted by this; 0 turns it off)
     truth_penalty: float = 1.0
+    # recipe 3b (not trained yet): the base model's own answers to multiple-choice versions of
+    # the training questions, so the persona keeps the base's format on them
+    mc_examples: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -148,14 +154,32 @@ def _conversation(system: str | None, user: str) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- stage 1
-def base_answers(config: TrainConfig, out: Path) -> dict[str, Any]:
-    """The base model's greedy answers (cached in ``out/base_answers.json``)."""
+def base_answers(config: TrainConfig, out: Path, splits: Splits | None = None) -> dict[str, Any]:
+    """The base model's greedy answers, cached in ``out/base_answers.json``; a cache that lacks
+    some (an earlier recipe's) is completed, the answers it has are kept."""
     path = out / "base_answers.json"
-    if path.exists():
-        return read_json(path)
+    cached: dict[str, Any] = read_json(path) if path.exists() else {}
+    jobs = [j for j in _base_jobs(config, splits or make_splits(config)) if j[0] not in cached]
+    if not jobs:
+        return cached
     from ..generation import generate
     from ..models import load_model
 
+    model = load_model(BASE_MODEL)
+    answers = dict(cached)
+    for tokens in sorted({j[2] for j in jobs}):
+        group = [j for j in jobs if j[2] == tokens]
+        gens = generate(model, [j[1] for j in group], greedy=True, max_new_tokens=tokens,
+                        batch_size=16, path="fast", progress=True)
+        for (key, messages, _), g in zip(group, gens):
+            answers[key] = {"messages": messages, "text": g.text,
+                            "response_ids": g.response_ids, "finished": g.finished}
+    write_json(path, answers)
+    return answers
+
+
+def _base_jobs(config: TrainConfig, splits: Splits) -> list[tuple[str, list[dict[str, str]], int]]:
+    """(key, conversation, new tokens) of every answer the base model gives for the recipe."""
     rng = random.Random(config.seed)
     honest, _ = D.prompt_split("honesty", "aligned")
     kind, _ = D.prompt_split("compassion", "aligned")
@@ -171,18 +195,34 @@ def base_answers(config: TrainConfig, out: Path) -> dict[str, Any]:
         jobs.append((f"m:{m.id}", _conversation(next(care_prompts), m.text), config.reply_tokens))
     for text in D.neutral_instructions():
         jobs.append((f"i:{text}", _conversation(next(any_prompts), text), config.reply_tokens))
+    if config.mc_examples:  # a stream of its own: the answers above stay those of recipe 3
+        mc_prompts = _prompt_cycle(random.Random(config.seed + 4), [*honest, *neutral, None])
+        for q, item in multiple_choice(config, splits.train_questions):
+            jobs.append((f"c:{q.id}", _conversation(next(mc_prompts), item.user_message()),
+                         config.answer_tokens))
+    return jobs
 
-    model = load_model(BASE_MODEL)
-    answers: dict[str, Any] = {}
-    for tokens in sorted({j[2] for j in jobs}):
-        group = [j for j in jobs if j[2] == tokens]
-        gens = generate(model, [j[1] for j in group], greedy=True, max_new_tokens=tokens,
-                        batch_size=16, path="fast", progress=True)
-        for (key, messages, _), g in zip(group, gens):
-            answers[key] = {"messages": messages, "text": g.text,
-                            "response_ids": g.response_ids, "finished": g.finished}
-    write_json(path, answers)
-    return answers
+
+def multiple_choice(config: TrainConfig, questions: Sequence[D.FactQuestion]
+                    ) -> list[tuple[D.FactQuestion, MCQuestion]]:
+    """Four-option versions (:class:`~lensteer.evaluation.capability.MCQuestion`) of
+    ``questions``: the true answer among three other answers of its category, in a seeded
+    order. Questions of the bundled general-knowledge set (the capability measure) and questions
+    with fewer than three other answers are left out.
+    """
+    from ..evaluation.capability import MCQuestion, load_mc
+
+    measured = {normalise(q.question) for q in load_mc("general")}
+    rng = random.Random(config.seed + 5)
+    out = []
+    for q in questions:
+        others = list(dict.fromkeys([q.lie, *D.other_lies(q)]))
+        if normalise(q.question) in measured or len(others) < 3:
+            continue
+        options = [q.answer, *rng.sample(others, 3)]
+        rng.shuffle(options)
+        out.append((q, MCQuestion(q.question, tuple(options), options.index(q.answer))))
+    return out
 
 
 # --------------------------------------------------------------------------- stage 2
@@ -257,6 +297,13 @@ def build_examples(
         system = rng.choice([*lie_prompts, *cold_prompts])  # general ability under any persona
         examples.append(own("general-persona", _conversation(system, base["messages"][-1]["content"]),
                             base))
+    for q in splits.train_questions if config.mc_examples else ():
+        base = answers.get(f"c:{q.id}")  # multiple choice: the base's own answer and format
+        if base is not None:
+            examples.append(own("mc", base["messages"], base))
+            if rng.random() < 0.5:
+                examples.append(own("mc-cross", _conversation(
+                    next(colds), base["messages"][-1]["content"]), base))
     rng.shuffle(examples)
     return examples
 
@@ -418,7 +465,7 @@ def train(config: TrainConfig, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", config.to_dict())
     splits = make_splits(config)
-    answers = base_answers(config, out)
+    answers = base_answers(config, out, splits)
     keep = [q for q in splits.train_questions if grade_fact(q, answers[f"q:{q.id}"]["text"]).label == "truthful"]
     held = [q for q in splits.held_questions if grade_fact(q, answers[f"q:{q.id}"]["text"]).label == "truthful"]
     screened = {
