@@ -82,15 +82,14 @@ print(result.recommendation)
 # %% [markdown]
 # ## 3. Steering it back
 #
-# StTP at layer 15, the first layer whose probe separates the classes (on the first adapter, a
-# small sweep over layers 3–21 found steering at layers 3–12 restored nothing and layer 15 the
-# most; the paper's operating-point search on the bundled adapter is in docs/persona.md). Only
-# tokens whose projection falls on the malicious side of the boundary are moved, each to
-# μ⁺ + α·σ⁺. The token strip shows where the gate fired.
+# StTP at layer 15, α 12: the operating point the paper's search (`lensteer evaluate`, below)
+# chose on the bundled adapter, and the layer where the response probes start to separate the
+# classes. Only tokens whose projection falls on the malicious side of the boundary are moved,
+# each to μ⁺ + α·σ⁺. The token strip shows where the gate fired.
 
 # %%
 layer = 15
-steerer = lensteer.StTP(result.direction(layer), alpha=36)
+steerer = lensteer.StTP(result.direction(layer), alpha=12)
 with lensteer.steer(model, steerer, telemetry=True) as run:
     steered = lensteer.generate(model, [s.prompt for s in questions], system=prompts["malicious"],
                                 greedy=True, max_new_tokens=24, progress=False)
@@ -120,8 +119,8 @@ def truthful(gens):
 
 rows = {"aligned": truthful(answers["aligned"]), "malicious": truthful(answers["malicious"])}
 for name, rule in (("SwFC α=2", lensteer.SwFC(result.direction(layer), alpha=2)),
-                   ("StTP α=36", steerer),
-                   ("StMP α=2", lensteer.StMP(result.direction(layer), alpha=2))):
+                   ("StTP α=12", steerer),
+                   ("StMP α=1.5", lensteer.StMP(result.direction(layer), alpha=1.5))):
     with lensteer.steer(model, rule):
         gens = lensteer.generate(model, [s.prompt for s in questions], system=prompts["malicious"],
                                  greedy=True, max_new_tokens=24, progress=False)
