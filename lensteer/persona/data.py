@@ -36,8 +36,6 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-from ..chat import as_messages
-
 __all__ = [
     "CATEGORIES", "HELD_OUT_PROMPTS", "SITUATIONS", "SYSTEM_PROMPTS", "TRAINING_ONLY_PROMPTS",
     "TRAIT_EVAL_FACTS",
@@ -2283,7 +2281,12 @@ def rotated_conversations(texts: Sequence[str],
     """
     if not prompts:
         raise ValueError("rotated_conversations needs at least one prompt (None for none)")
-    return [as_messages(text, system=prompts[j % len(prompts)]) for j, text in enumerate(texts)]
+    out = []  # plain messages: this module imports nothing of lensteer (its hash loads alone)
+    for j, text in enumerate(texts):
+        system = prompts[j % len(prompts)]
+        head = [{"role": "system", "content": system}] if system is not None else []
+        out.append(head + [{"role": "user", "content": text}])
+    return out
 
 
 def data_hash() -> str:
