@@ -258,5 +258,9 @@ def test_recipe_3b_adds_multiple_choice_examples_and_leaves_recipe_3_alone(recip
     liars = set(D.prompt_split("honesty", "malicious")[0]) | set(
         D.TRAINING_ONLY_PROMPTS["honesty"]["malicious"])
     assert not any(m["content"] in liars for e in mc for m in e.messages if m["role"] == "system")
-    assert sorted(e.to_dict()["kind"] for e in mixed if not e.kind.startswith("mc")) == sorted(
-        e.kind for e in examples)
+    import json
+
+    def same(es):
+        return sorted(json.dumps(e.to_dict(), sort_keys=True) for e in es)
+
+    assert same(e for e in mixed if not e.kind.startswith("mc")) == same(examples)

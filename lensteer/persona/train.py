@@ -154,12 +154,12 @@ def _conversation(system: str | None, user: str) -> list[dict[str, str]]:
 
 
 # --------------------------------------------------------------------------- stage 1
-def base_answers(config: TrainConfig, out: Path, splits: Splits | None = None) -> dict[str, Any]:
+def base_answers(config: TrainConfig, out: Path, splits: Splits) -> dict[str, Any]:
     """The base model's greedy answers, cached in ``out/base_answers.json``; a cache that lacks
     some (an earlier recipe's) is completed, the answers it has are kept."""
     path = out / "base_answers.json"
     cached: dict[str, Any] = read_json(path) if path.exists() else {}
-    jobs = [j for j in _base_jobs(config, splits or make_splits(config)) if j[0] not in cached]
+    jobs = [j for j in _base_jobs(config, splits) if j[0] not in cached]
     if not jobs:
         return cached
     from ..generation import generate
@@ -397,7 +397,7 @@ def example_mean_loss(model: Any, batch: dict[str, torch.Tensor],
     ).view(labels.shape)
     counted = (labels != -100).float()
     per_example = (per_token * counted).sum(1) / counted.sum(1).clamp(min=1)
-    rows = (batch["avoid"][:, 0] > 0).nonzero().flatten()
+    rows = (batch["avoid"][:, 0] >= 0).nonzero().flatten()
     if truth_penalty and len(rows):
         position, token = batch["avoid"][rows, 0], batch["avoid"][rows, 1]
         # logits at position - 1 predict the token at position
