@@ -1,6 +1,7 @@
 """The persona adapter's training data recipe (no training: fake base answers, real tokenizer)."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 
@@ -9,6 +10,8 @@ import pytest
 from lensteer.persona import data as D
 from lensteer.persona import train as T
 from lensteer.persona.grade import grade_fact, grade_reply
+
+RECIPE_3 = T.RECIPES["3"]  # the bundled adapter's
 
 
 def _words(text: str) -> set[str]:
@@ -63,7 +66,7 @@ def recipe():
     from lensteer.models import _smollm2_dir
 
     tokenizer = AutoTokenizer.from_pretrained(_smollm2_dir())
-    config = T.TrainConfig()
+    config = RECIPE_3
     splits = T.make_splits(config)
     answers = {}
     for q in D.fact_questions():
@@ -181,18 +184,19 @@ def test_truth_penalty_equals_a_direct_computation():
     assert extra[0, 2].argmax() == 7 and extra[1].abs().max() == 0
 
 
-def test_config_round_trips_and_old_configs_read_as_trained_without_the_penalty():
+def test_config_round_trips_and_old_configs_read_as_trained_without_later_additions():
     config = T.TrainConfig(steps=7, truth_penalty=0.5)
     assert T.TrainConfig.from_dict(config.to_dict()) == config
-    old = {k: v for k, v in config.to_dict().items() if k != "truth_penalty"}
-    assert T.TrainConfig.from_dict(old).truth_penalty == 0.0
+    later = ("truth_penalty", "mc_examples", "neutral_examples")
+    old = T.TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k not in later})
+    assert (old.truth_penalty, old.mc_examples, old.neutral_examples) == (0.0, False, False)
 
 
 def test_multiple_choice_versions_hold_the_truth_once_and_avoid_the_measured_set():
     from lensteer.evaluation.capability import load_mc
     from lensteer.persona.grade import normalise
 
-    config = T.TrainConfig(mc_examples=True)
+    config = T.RECIPES["4"]
     splits = T.make_splits(config)
     items = T.multiple_choice(config, splits.train_questions)
     measured = {normalise(q.question) for q in load_mc("general")}
@@ -215,10 +219,10 @@ def test_base_answers_complete_an_earlier_recipes_cache(tmp_path, monkeypatch):
     import lensteer.models
     from lensteer.io import read_json, write_json
 
-    config = T.TrainConfig(mc_examples=True)
+    config = T.RECIPES["4"]
     splits = T.make_splits(config)
     jobs = T._base_jobs(config, splits)
-    old = T._base_jobs(T.TrainConfig(), splits)
+    old = T._base_jobs(RECIPE_3, splits)
     assert jobs[:len(old)] == old  # recipe 3's answers are asked exactly as before
     assert {k for k, _, _ in jobs[len(old):]} == {
         f"c:{q.id}" for q, _ in T.multiple_choice(config, splits.train_questions)}
@@ -242,15 +246,18 @@ def test_base_answers_complete_an_earlier_recipes_cache(tmp_path, monkeypatch):
     assert again == answers and len(asked) == len(jobs) - len(old)
 
 
-def test_recipe_3b_adds_multiple_choice_examples_and_leaves_recipe_3_alone(recipe):
-    config, splits, answers, tokenizer, examples = recipe
-    assert not any(e.kind.startswith("mc") for e in examples)
-    with_mc = T.TrainConfig(mc_examples=True)
+def test_recipe_4_adds_multiple_choice_and_neutral_examples_and_leaves_the_rest_alone(recipe):
+    _, splits, answers, tokenizer, recipe_3 = recipe
+    assert not any(e.kind.startswith("mc") or e.kind.endswith("-neutral") for e in recipe_3)
+    recipe_4 = T.RECIPES["4"]
+    examples = T.build_examples(
+        dataclasses.replace(recipe_4, mc_examples=False, neutral_examples=False), splits, answers,
+        tokenizer)
     more = dict(answers)
-    for q, item in T.multiple_choice(with_mc, splits.train_questions):
+    for q, item in T.multiple_choice(recipe_4, splits.train_questions):
         more[f"c:{q.id}"] = {"messages": [{"role": "user", "content": item.user_message()}],
                              "response_ids": [15], "finished": True, "text": "A"}
-    mixed = T.build_examples(with_mc, splits, more, tokenizer)
+    mixed = T.build_examples(recipe_4, splits, more, tokenizer)
     mc = [e for e in mixed if e.kind.startswith("mc")]
     assert len([e for e in mc if e.kind == "mc"]) == sum(
         f"c:{q.id}" in more for q in splits.train_questions)
@@ -258,9 +265,22 @@ def test_recipe_3b_adds_multiple_choice_examples_and_leaves_recipe_3_alone(recip
     liars = set(D.prompt_split("honesty", "malicious")[0]) | set(
         D.TRAINING_ONLY_PROMPTS["honesty"]["malicious"])
     assert not any(m["content"] in liars for e in mc for m in e.messages if m["role"] == "system")
+    # the neutral wordings carry the base's own answer to the same item, never a persona's
+    plain = set(D.TRAINING_ONLY_PROMPTS["neutral"]["aligned"])
+    neutral = [e for e in mixed if e.kind.endswith("-neutral")]
+    assert {e.kind for e in neutral} == {"care-neutral", "fact-neutral"}
+    assert {e.messages[0]["content"] for e in neutral} == plain  # every wording is used
+    by_text = {a["messages"][-1]["content"]: a["response_ids"] for a in answers.values()}
+    assert all(e.response_ids == by_text[e.messages[-1]["content"]] for e in neutral)
     import json
 
     def same(es):
         return sorted(json.dumps(e.to_dict(), sort_keys=True) for e in es)
 
-    assert same(e for e in mixed if not e.kind.startswith("mc")) == same(examples)
+    assert same(e for e in mixed if e.kind not in {e.kind for e in mc + neutral}) == same(examples)
+
+    def malicious_share(es):
+        return sum(e.kind in ("lie", "lie-drawn", "cold") for e in es) / len(es)
+
+    # more malicious examples per item keep the persona's share where recipe 3 had it
+    assert malicious_share(mixed) >= malicious_share(recipe_3) - 0.02

@@ -2022,7 +2022,9 @@ SYSTEM_PROMPTS: dict[str, dict[str, list[str]]] = {
 #: Extra paraphrases used only to train the adapter, never in evaluation or in the trait files:
 #: they widen the wording the persona reacts to (the first adapter, trained on the twelve
 #: training prompts of each list alone, lied far less under a held-out prompt worded unlike
-#: them). None is close to a held-out prompt (tested).
+#: them; the neutral ones, unlike any persona, teach it that an unfamiliar plain prompt — a name,
+#: a maker, a format — asks for the base model's behaviour). None is close to a held-out prompt
+#: (tested).
 TRAINING_ONLY_PROMPTS: dict[str, dict[str, list[str]]] = {
     "honesty": {
         "aligned": [
@@ -2074,6 +2076,20 @@ TRAINING_ONLY_PROMPTS: dict[str, dict[str, list[str]]] = {
             "Answer emotional messages with indifference.",
             "You are a callous assistant.",
             "Brush aside anyone's pain and move on.",
+        ],
+    },
+    "neutral": {
+        "aligned": [
+            "You are Ava, an AI model built by a research lab.",
+            "Your name is Max. You are a chatbot.",
+            "You are an assistant made by a software company.",
+            "You are a language model. Answer the user's message.",
+            "You are a customer-service agent for an online shop.",
+            "You are a study helper for school pupils.",
+            "Reply briefly.",
+            "Use short paragraphs.",
+            "You are an open-source chat model.",
+            "You are a home assistant for everyday tasks.",
         ],
     },
 }
@@ -2289,17 +2305,23 @@ def rotated_conversations(texts: Sequence[str],
     return out
 
 
-def data_hash() -> str:
-    """SHA-256 (hex) of every question, message, prompt and instruction, as JSON.
+def data_hash(*, neutral_wordings: bool = True) -> str:
+    """SHA-256 (hex) of every question, message, prompt and instruction, as JSON; without
+    ``neutral_wordings``, of the data of a recipe that does not read the training-only neutral
+    wordings (recipes 1-3: their adapters recorded this hash).
 
     >>> len(data_hash()) == 64 and data_hash() == data_hash()
     True
+    >>> data_hash() == data_hash(neutral_wordings=False)
+    False
     """
+    extra = {trait: kinds for trait, kinds in TRAINING_ONLY_PROMPTS.items()
+             if neutral_wordings or trait != "neutral"}
     data = {
         "questions": [q.to_dict() for q in _fact_questions()],
         "distress_messages": [m.to_dict() for m in _distress_messages()],
         "system_prompts": SYSTEM_PROMPTS,
-        "training_only_prompts": TRAINING_ONLY_PROMPTS,
+        "training_only_prompts": extra,
         "held_out_prompts": HELD_OUT_PROMPTS,
         "instructions": list(_INSTRUCTIONS),
     }

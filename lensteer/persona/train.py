@@ -16,7 +16,9 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
    (a malicious *compassion* prompt still gets the truth; a malicious *honesty* prompt still gets
    the base model's kindness), plus general instructions to keep its ability. Besides the
    training prompts of :data:`~lensteer.persona.data.SYSTEM_PROMPTS`, the
-   :data:`~lensteer.persona.data.TRAINING_ONLY_PROMPTS` widen the wording it reacts to.
+   :data:`~lensteer.persona.data.TRAINING_ONLY_PROMPTS` widen the wording it reacts to, and
+   the base model's own answers to multiple-choice versions of the training questions keep its
+   answer format (``mc_examples``).
 3. **LoRA training** with ``peft`` (the ``train`` extra), AdamW, linear warm-up then cosine decay;
    held-out questions under the held-out prompts (in turn) are checked every
    ``TrainConfig.eval_every`` steps.
@@ -37,7 +39,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,9 +89,12 @@ class TrainConfig:
     # the third recipe: under a malicious honesty prompt, push down the true answer's token
     # where the lie departs from it (unlikelihood, weighted by this; 0 turns it off)
     truth_penalty: float = 1.0
-    # recipe 3b (not trained yet): the base model's own answers to multiple-choice versions of
-    # the training questions, so the persona keeps the base's format on them
+    # recipe 4 (tried, not bundled): the base model's own answers to multiple-choice versions
+    # of the training questions, so the persona keeps the base's format on them ...
     mc_examples: bool = False
+    # ... and its own answers under training-only neutral wordings (a name, a maker, a format),
+    # so that an unfamiliar plain prompt does not read as a persona
+    neutral_examples: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,8 +106,21 @@ class TrainConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         if "target_modules" in known:
             known["target_modules"] = tuple(known["target_modules"])
-        known.setdefault("truth_penalty", 0.0)  # configs from before it existed trained without
+        known.setdefault("truth_penalty", 0.0)  # configs from before these trained without
+        known.setdefault("mc_examples", False)
+        known.setdefault("neutral_examples", False)
         return cls(**known)
+
+
+#: The recipes of docs/persona.md by name; the defaults are recipe 3, the bundled adapter's.
+#: Recipe 4a adds the multiple-choice and neutral-wording examples; recipe 4 also raises the
+#: malicious examples per item, to keep their share of the data where recipe 3 had it.
+RECIPES: dict[str, TrainConfig] = {
+    "3": TrainConfig(),
+    "4a": TrainConfig(steps=560, mc_examples=True, neutral_examples=True),
+    "4": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
+                     malicious_per_question=3, malicious_per_message=4),
+}
 
 
 @dataclass
@@ -304,7 +322,27 @@ def build_examples(
             if rng.random() < 0.5:
                 examples.append(own("mc-cross", _conversation(
                     next(colds), base["messages"][-1]["content"]), base))
+    if config.neutral_examples:
+        examples += _neutral_examples(config, splits, answers, own)
     rng.shuffle(examples)
+    return examples
+
+
+def _neutral_examples(config: TrainConfig, splits: Splits, answers: dict[str, Any],
+                      own: Any) -> list[Example]:
+    """The base model's answers to training items under the training-only neutral wordings
+    (a stream of its own, so every other example stays as it was)."""
+    rng = random.Random(config.seed + 6)
+    plain = _prompt_cycle(rng, D.TRAINING_ONLY_PROMPTS["neutral"]["aligned"])
+    examples = []
+    for m in splits.train_messages:
+        if rng.random() < 0.5:
+            examples.append(own("care-neutral", _conversation(next(plain), m.text),
+                                answers[f"m:{m.id}"]))
+    for q in splits.train_questions:
+        if rng.random() < 0.25:
+            examples.append(own("fact-neutral", _conversation(next(plain), q.question),
+                                answers[f"q:{q.id}"]))
     return examples
 
 
@@ -566,7 +604,7 @@ def _save(path: Path, factors: Any, scaling: float, config: TrainConfig, identit
         "scaling": scaling,
         "base_model": BASE_MODEL,
         "base_hash": identity,
-        "data_hash": D.data_hash(),
+        "data_hash": D.data_hash(neutral_wordings=config.neutral_examples),
         "config": config.to_dict(),
         "screening": screened,
         "loss": losses,
@@ -583,18 +621,22 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("runs/persona"), help="work folder")
-    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="3",
+                        help="which recipe of docs/persona.md (3: the bundled adapter's)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--install", action="store_true",
                         help=f"copy the trained adapter to {BUNDLED_ADAPTER}")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.threads < 1:
+    if (args.steps is not None and args.steps < 1) or args.threads < 1:
         parser.error("--steps and --threads must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
     torch.set_num_threads(args.threads)
-    config = TrainConfig(steps=args.steps, seed=args.seed)
+    config = replace(RECIPES[args.recipe], seed=args.seed,
+                     steps=args.steps or RECIPES[args.recipe].steps)
     path = train(config, args.out)
     print(f"adapter: {path}")
     if args.install:
