@@ -1,6 +1,6 @@
 """A small steering sweep on the persona model (docs/persona.md): StTP α 12/36, StMP α 2 and
 SwFC α 2 at layers 3-21 under a held-out malicious prompt, on 16 held-out questions across the
-categories, graded exactly. About 9 min on one CPU thread:
+categories, graded exactly. About 5 min on one CPU thread:
 
     python docs/persona_sweep.py     # writes runs/mini_sweep.json
 """

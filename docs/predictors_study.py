@@ -39,13 +39,13 @@ from lensteer.steering import registry
 
 COLUMNS = ["tf_effect", "diff_consistency", "sign_split_pairs", "auroc", "cohens_d", "cos_mean_diff"]
 
-#: docs/persona.md, "Where steering works" (python docs/persona_sweep.py): truthful answers out
-#: of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2, SwFC α 2) under a held-out malicious
-#: prompt (the page prints them as rounded percentages: 44 % = 7/16); aligned 16/16, malicious
-#: unsteered 7/16.
-PERSONA_SWEEP = {3: [5, 4, 5, 6], 6: [7, 5, 5, 7], 9: [7, 6, 6, 7], 12: [6, 7, 6, 7],
-                 15: [13, 14, 14, 13], 18: [11, 7, 12, 11], 21: [9, 6, 11, 7]}
-PERSONA_BASELINES = (16, 7)
+#: docs/persona.md, "Where steering works" (python docs/persona_sweep.py, bundled adapter,
+#: recipe 3): truthful answers out of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2,
+#: SwFC α 2) under a held-out malicious prompt (the page prints them as percentages:
+#: 62.5 % = 10/16); aligned 12/16, malicious unsteered 2/16.
+PERSONA_SWEEP = {3: [2, 2, 2, 2], 6: [3, 3, 3, 2], 9: [2, 2, 3, 2], 12: [2, 2, 3, 2],
+                 15: [10, 7, 11, 9], 18: [6, 3, 6, 3], 21: [6, 1, 6, 4]}
+PERSONA_BASELINES = (12, 2)
 
 
 def organism_recovery(model, trait, located):
