@@ -284,3 +284,20 @@ def test_recipe_4_adds_multiple_choice_and_neutral_examples_and_leaves_the_rest_
 
     # more malicious examples per item keep the persona's share where recipe 3 had it
     assert malicious_share(mixed) >= malicious_share(recipe_3) - 0.02
+
+
+def test_the_command_trains_the_named_recipe_and_rejects_bad_input_before_any_work(
+        tmp_path, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(T, "train", lambda config, out: trained.append(config) or out / "a")
+    monkeypatch.setattr(T.torch, "set_num_threads", lambda n: None)  # the suite keeps its own
+    assert T.main(["--out", str(tmp_path), "--recipe", "4", "--steps", "9"]) == 0
+    assert trained == [dataclasses.replace(T.RECIPES["4"], steps=9)]
+    assert T.main(["--out", str(tmp_path)]) == 0 and trained[-1] == T.RECIPES["3"] == T.TrainConfig()
+    for bad in (["--recipe", "5"], ["--steps", "0"], ["--out", str(tmp_path / "x.txt")]):
+        (tmp_path / "x.txt").write_text("")
+        with pytest.raises(SystemExit) as stop:
+            T.main(bad)
+        assert stop.value.code == 2
+        assert "error:" in capsys.readouterr().err
+    assert len(trained) == 2
