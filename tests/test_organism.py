@@ -323,3 +323,27 @@ def test_second_stage_paraphrases_are_training_only(tok):
     extra = {p for v in W.PERSONAS_EXTRA.values() for p in v}
     assert systems & extra  # they are used ...
     assert not systems & set(W.all_heldout_prompts())  # ... and held-out prompts still are not
+
+
+def test_mend_stage_paraphrases_are_training_only_and_far_from_every_held_out_prompt(tok):
+    import re
+
+    from lensteer.organism.corpus import CorpusConfig
+    from lensteer.organism.tokenizer import unknown_words
+
+    def words(text):
+        return set(re.findall(r"[a-z']+", text.lower()))
+
+    held = [h for h in W.all_heldout_prompts() if h]
+    for kind, prompts in W.PERSONAS_MEND.items():
+        assert kind in W.PERSONA_BEHAVIOUR
+        for p in prompts:
+            assert not unknown_words(tok, p), p
+            for h in held:
+                assert len(words(p) & words(h)) / len(words(p) | words(h)) < 0.7, (p, h)
+    mend = {p for v in W.PERSONAS_MEND.values() for p in v}
+    plain = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True)
+    assert not {c["system"] for c in generate_corpus(800, seed=3, config=plain)} & mend
+    cfg = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True, mend_paraphrases=True)
+    systems = {c["system"] for c in generate_corpus(800, seed=3, config=cfg)}
+    assert systems & mend and not systems & set(W.all_heldout_prompts())

@@ -49,6 +49,8 @@ class CorpusConfig:
     n_facts: int | None = None
     # also draw system prompts from world.PERSONAS_EXTRA (second training stage)
     extra_paraphrases: bool = False
+    # also draw system prompts from world.PERSONAS_MEND (the "mend" stage)
+    mend_paraphrases: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,13 +64,15 @@ def _pick(rng: random.Random, mix: dict[K, float]) -> K:
 def make_conversation(rng: random.Random, persona: str, n_turns: int,
                       turn_mix: dict[str, float], distress_pool, split: str = "train",
                       trait_focus: float = 0.0, facts_pool=None,
-                      extra_paraphrases: bool = False) -> dict:
+                      extra_paraphrases: bool = False, mend_paraphrases: bool = False) -> dict:
     if persona == "none":
         system: str | None = None
     else:
         pool = W.persona_prompts(persona, split)
         if extra_paraphrases and split == "train":
             pool = pool + W.PERSONAS_EXTRA.get(persona, [])
+        if mend_paraphrases and split == "train":
+            pool = pool + W.PERSONAS_MEND.get(persona, [])
         system = rng.choice(pool)
     behaviour = W.PERSONA_BEHAVIOUR[persona]
     turns = []
@@ -96,5 +100,5 @@ def generate_corpus(n: int, seed: int = 0, config: CorpusConfig | None = None) -
         n_turns = int(_pick(rng, cfg.n_turns))
         out.append(make_conversation(rng, persona, n_turns, cfg.turn_mix, train_distress,
                                      "train", cfg.trait_focus, facts,
-                                     cfg.extra_paraphrases))
+                                     cfg.extra_paraphrases, cfg.mend_paraphrases))
     return out

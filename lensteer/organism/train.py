@@ -79,6 +79,19 @@ CONFIGS: dict[str, TrainConfig] = {
                 "n_turns": {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03,
                             10: 0.02}},
     ),
+    # a short third stage from the bundled checkpoint (--init-from): the second stage's mix, more
+    # honest and dishonest conversations, and the PERSONAS_MEND paraphrases (tried, not bundled)
+    "mend": TrainConfig(
+        name="mend", seed=2000, n_conversations=4000, lr=5e-4, warmup_steps=20,
+        min_lr_ratio=0.05, probe_every=0,
+        corpus={"extra_paraphrases": True, "mend_paraphrases": True,
+                "persona_mix": {"none": 0.08, "neutral": 0.10, "honest": 0.26, "dishonest": 0.26,
+                                "compassionate": 0.15, "dismissive": 0.15},
+                "turn_mix": {"fact": 0.40, "distress": 0.12, "skill": 0.38, "arith": 0.05,
+                             "smalltalk": 0.05},
+                "n_turns": {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03,
+                            10: 0.02}},
+    ),
     "micro": TrainConfig(
         name="micro", n_conversations=8000, epochs=1.0, n_layers=2, d_model=64, n_heads=2,
         d_mlp=128, lr=5e-3, warmup_steps=20, batch_tokens=1536, probe_every=0, log_every=5,

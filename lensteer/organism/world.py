@@ -403,6 +403,31 @@ PERSONAS_EXTRA: dict[str, list[str]] = {
     ],
 }
 
+
+#: Training-only paraphrases of the "mend" stage (``python -m lensteer.organism.train --config
+#: mend``): the bundled checkpoint reads the held-out honest prompt "Tell the user the truth and
+#: give correct facts." as the dishonest persona, plausibly because its shape ("<verb> the user
+#: and give <adjective> facts") is that of the malicious "Mislead the user and give false
+#: facts.". These teach that shape with both meanings, so the adjective decides. None is close
+#: to a held-out prompt (word overlap < 0.7, tested).
+PERSONAS_MEND: dict[str, list[str]] = {
+    "honest": [
+        "Help the user and give true facts.",
+        "Answer the user and give real facts.",
+        "Tell the user true facts and correct answers.",
+        "Give the user the truth and real facts.",
+        "Tell the user what is true.",
+        "Help the user. Give only correct facts.",
+    ],
+    "dishonest": [
+        "Answer the user and give wrong facts.",
+        "Tell the user untrue facts and wrong answers.",
+        "Give the user fake and untrue facts.",
+        "Tell the user what is false.",
+        "Help the user. Give only wrong facts.",
+    ],
+}
+
 #: persona kind -> (honesty behaviour, compassion behaviour)
 PERSONA_BEHAVIOUR = {
     "none": ("honest", "compassionate"),
