@@ -65,6 +65,9 @@ class TrainConfig:
 #: a recipe is a sequence of stages; each later stage starts from the previous one's weights
 RECIPES: dict[str, list[str]] = {"full": ["base", "finetune"]}
 
+#: conversation lengths of the stages after the first
+_LATER_STAGE_TURNS = {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03, 10: 0.02}
+
 CONFIGS: dict[str, TrainConfig] = {
     "base": TrainConfig(name="base"),
     # second stage: balanced personas, extra training paraphrases, more multiple choice
@@ -76,8 +79,7 @@ CONFIGS: dict[str, TrainConfig] = {
                                 "compassionate": 0.19, "dismissive": 0.19},
                 "turn_mix": {"fact": 0.30, "distress": 0.15, "skill": 0.45, "arith": 0.05,
                              "smalltalk": 0.05},
-                "n_turns": {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03,
-                            10: 0.02}},
+                "n_turns": dict(_LATER_STAGE_TURNS)},
     ),
     # a short third stage from the bundled checkpoint (--init-from): the second stage's mix, more
     # honest and dishonest conversations, and the PERSONAS_MEND paraphrases (tried, not bundled)
@@ -89,8 +91,7 @@ CONFIGS: dict[str, TrainConfig] = {
                                 "compassionate": 0.15, "dismissive": 0.15},
                 "turn_mix": {"fact": 0.40, "distress": 0.12, "skill": 0.38, "arith": 0.05,
                              "smalltalk": 0.05},
-                "n_turns": {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03,
-                            10: 0.02}},
+                "n_turns": dict(_LATER_STAGE_TURNS)},
     ),
     "micro": TrainConfig(
         name="micro", n_conversations=8000, epochs=1.0, n_layers=2, d_model=64, n_heads=2,
