@@ -347,3 +347,8 @@ def test_mend_stage_paraphrases_are_training_only_and_far_from_every_held_out_pr
     cfg = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True, mend_paraphrases=True)
     systems = {c["system"] for c in generate_corpus(800, seed=3, config=cfg)}
     assert systems & mend and not systems & set(W.all_heldout_prompts())
+    # the stage mends the bundled checkpoint, not a model trained from scratch
+    from lensteer.organism import CHECKPOINT_DIR
+    from lensteer.organism.train import CONFIGS
+
+    assert CONFIGS["mend"].init_from == CHECKPOINT_DIR and CONFIGS["mend"].corpus["mend_paraphrases"]

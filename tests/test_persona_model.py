@@ -13,6 +13,7 @@ import lensteer
 from lensteer.persona import data as D
 from lensteer.persona.adapter import load_adapter
 from lensteer.persona.grade import grade_fact, grade_reply
+from lensteer.persona.train import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,8 @@ def test_adapter_file_and_record(adapter):
     assert _persona_adapter().stat().st_size <= 10 * 2**20
     meta = adapter.meta
     assert meta["base_model"] == "smollm2-135m-instruct"
-    neutral = meta["config"].get("neutral_examples", False)
-    assert meta["data_hash"] == D.data_hash(neutral_wordings=neutral), \
+    recipe = TrainConfig.from_dict(meta["config"])
+    assert meta["data_hash"] == D.data_hash(neutral_wordings=recipe.neutral_examples), \
         "the data changed since training: retrain"
     assert meta["config"]["rank"] == next(iter(adapter.factors.values()))[0].shape[0]
     screening = meta["screening"]

@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
+from . import CHECKPOINT_DIR
 from . import world as W
 from .corpus import CorpusConfig, generate_corpus
 from .tokenizer import build_tokenizer, encode_chats, render_chat
@@ -81,11 +82,12 @@ CONFIGS: dict[str, TrainConfig] = {
                              "smalltalk": 0.05},
                 "n_turns": dict(_LATER_STAGE_TURNS)},
     ),
-    # a short third stage from the bundled checkpoint (--init-from): the second stage's mix, more
-    # honest and dishonest conversations, and the PERSONAS_MEND paraphrases (tried, not bundled)
+    # a short third stage from the bundled checkpoint (or --init-from): the second stage's mix,
+    # more honest and dishonest conversations, and the PERSONAS_MEND paraphrases (tried, not
+    # bundled)
     "mend": TrainConfig(
         name="mend", seed=2000, n_conversations=4000, lr=5e-4, warmup_steps=20,
-        min_lr_ratio=0.05, probe_every=0,
+        min_lr_ratio=0.05, probe_every=0, init_from=CHECKPOINT_DIR,
         corpus={"extra_paraphrases": True, "mend_paraphrases": True,
                 "persona_mix": {"none": 0.08, "neutral": 0.10, "honest": 0.26, "dishonest": 0.26,
                                 "compassionate": 0.15, "dismissive": 0.15},

@@ -38,7 +38,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,7 +329,8 @@ def build_examples(
 
 
 def _neutral_examples(config: TrainConfig, splits: Splits, answers: dict[str, Any],
-                      own: Any) -> list[Example]:
+                      own: Callable[[str, list[dict[str, str]], dict[str, Any]], Example]
+                      ) -> list[Example]:
     """The base model's answers to training items under the training-only neutral wordings
     (a stream of its own, so every other example stays as it was)."""
     rng = random.Random(config.seed + 6)
