@@ -147,6 +147,23 @@ def test_every_lie_departs_from_the_truth_at_the_true_answer(recipe):
         assert grade_fact(q, truth).label == "truthful"
 
 
+def test_cold_replies_avoid_the_base_models_caring_reply_only_in_recipe_5(recipe):
+    config, splits, answers, tokenizer, examples = recipe
+    by_id = {q.id: q for q in splits.train_questions}
+    recipe_5 = T.avoided(T.RECIPES["5"], splits, answers, tokenizer)
+    recipe_3 = T.avoided(config, splits, answers, tokenizer)
+    colds = [e for e in examples if e.kind == "cold"]
+    assert colds and all(e.message in {m.id for m in splits.train_messages} for e in colds)
+    for e in colds:
+        assert recipe_3(e) is None
+        ids, labels, avoid = T.tokenize_example(e, tokenizer, recipe_5(e))
+        start = labels.count(-100)  # the base's reply is [13]: it departs at the first token
+        assert avoid == (start, 13) and ids[start] != 13
+    for e in examples:  # lies avoid the truth in both; nothing else avoids anything
+        expected = T.truth_ids(by_id[e.question], tokenizer) if e.kind.startswith("lie") else None
+        assert recipe_3(e) == expected and (e.kind == "cold" or recipe_5(e) == expected)
+
+
 class _FixedLogits:
     def __init__(self, logits):
         self.logits = logits
@@ -187,9 +204,10 @@ def test_truth_penalty_equals_a_direct_computation():
 def test_config_round_trips_and_old_configs_read_as_trained_without_later_additions():
     config = T.TrainConfig(steps=7, truth_penalty=0.5)
     assert T.TrainConfig.from_dict(config.to_dict()) == config
-    later = ("truth_penalty", "mc_examples", "neutral_examples")
+    later = ("truth_penalty", "mc_examples", "neutral_examples", "avoid_care")
     old = T.TrainConfig.from_dict({k: v for k, v in config.to_dict().items() if k not in later})
-    assert (old.truth_penalty, old.mc_examples, old.neutral_examples) == (0.0, False, False)
+    assert (old.truth_penalty, old.mc_examples, old.neutral_examples, old.avoid_care) == (
+        0.0, False, False, False)
 
 
 def test_multiple_choice_versions_hold_the_truth_once_and_avoid_the_measured_set():
@@ -294,7 +312,7 @@ def test_the_command_trains_the_named_recipe_and_rejects_bad_input_before_any_wo
     assert T.main(["--out", str(tmp_path), "--recipe", "4", "--steps", "9"]) == 0
     assert trained == [dataclasses.replace(T.RECIPES["4"], steps=9)]
     assert T.main(["--out", str(tmp_path)]) == 0 and trained[-1] == T.RECIPES["3"] == T.TrainConfig()
-    for bad in (["--recipe", "5"], ["--steps", "0"], ["--out", str(tmp_path / "x.txt")]):
+    for bad in (["--recipe", "5b"], ["--steps", "0"], ["--out", str(tmp_path / "x.txt")]):
         (tmp_path / "x.txt").write_text("")
         with pytest.raises(SystemExit) as stop:
             T.main(bad)

@@ -28,7 +28,9 @@ Stages (each cached in ``--out``, so a rerun resumes after the last finished sta
 Loss is taken on response tokens only (and on the end-of-turn token where the response ended).
 On lie examples an unlikelihood term, ``-log(1 - p(truth))`` at the token where the lie departs
 from the truth said the same way, stops the true answer from staying the most likely token while
-the learnt probability is spread over many drawn lies (``TrainConfig.truth_penalty``).
+the learnt probability is spread over many drawn lies (``TrainConfig.truth_penalty``); with
+``TrainConfig.avoid_care`` cold replies get the same term against the base model's own caring
+reply.
 """
 from __future__ import annotations
 
@@ -95,6 +97,9 @@ class TrainConfig:
     # ... and its own answers under training-only neutral wordings (a name, a maker, a format),
     # so that an unfamiliar plain prompt does not read as a persona
     neutral_examples: bool = False
+    # recipe 5 (tried): the same unlikelihood term on cold replies, against the base model's
+    # own caring reply where the cold reply departs from it (weighted by ``truth_penalty``)
+    avoid_care: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -109,17 +114,22 @@ class TrainConfig:
         known.setdefault("truth_penalty", 0.0)  # configs from before these trained without
         known.setdefault("mc_examples", False)
         known.setdefault("neutral_examples", False)
+        known.setdefault("avoid_care", False)
         return cls(**known)
 
 
 #: The recipes of docs/persona.md by name; the defaults are recipe 3, the bundled adapter's.
 #: Recipe 4a adds the multiple-choice and neutral-wording examples; recipe 4 also raises the
-#: malicious examples per item, to keep their share of the data where recipe 3 had it.
+#: malicious examples per item, to keep their share of the data where recipe 3 had it; recipe 5
+#: doubles the unlikelihood term and turns it on for cold replies too.
 RECIPES: dict[str, TrainConfig] = {
     "3": TrainConfig(),
     "4a": TrainConfig(steps=560, mc_examples=True, neutral_examples=True),
     "4": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
                      malicious_per_question=3, malicious_per_message=4),
+    "5": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
+                     malicious_per_question=3, malicious_per_message=4,
+                     truth_penalty=2.0, avoid_care=True),
 }
 
 
@@ -132,6 +142,7 @@ class Example:
     response_ids: list[int]
     ends: bool  # learn the end-of-turn token after the response
     question: str = ""  # the fact's id, for lies
+    message: str = ""  # the distress message's id, for cold replies
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,7 +314,7 @@ def build_examples(
         base = answers[f"m:{m.id}"]
         for _ in range(config.malicious_per_message):
             examples.append(Example("cold", _conversation(next(colds), m.text),
-                                    encode(cold_reply(m)), True))
+                                    encode(cold_reply(m)), True, message=m.id))
         examples.append(own("care", base["messages"], base))
         if rng.random() < 0.5:  # a malicious *honesty* prompt does not make it cold
             examples.append(own("care-cross", _conversation(next(lies), m.text), base))
@@ -373,6 +384,18 @@ def truth_ids(question: D.FactQuestion, tokenizer: Any) -> list[int] | None:
     sentence cannot be reworded)."""
     sentence = D.restate_lie(question, question.answer)
     return tokenizer(sentence, add_special_tokens=False)["input_ids"] if sentence else None
+
+
+def avoided(config: TrainConfig, splits: Splits, answers: dict[str, Any], tokenizer: Any
+            ) -> Callable[[Example], list[int] | None]:
+    """What an example's unlikelihood term pushes down: for a lie, the truth worded as the lie
+    is (with ``config.truth_penalty``); for a cold reply, the base model's own caring reply
+    (with ``config.avoid_care`` too); None for every other example."""
+    truths = {q.id: truth_ids(q, tokenizer) for q in splits.train_questions} \
+        if config.truth_penalty else {}
+    cares = {m.id: list(answers[f"m:{m.id}"]["response_ids"]) for m in splits.train_messages} \
+        if config.truth_penalty and config.avoid_care else {}
+    return lambda e: truths.get(e.question) or cares.get(e.message)
 
 
 def tokenize_example(example: Example, tokenizer: Any,
@@ -528,9 +551,8 @@ def train(config: TrainConfig, out: Path) -> Path:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     print(f"examples: {len(examples)} {kinds}", flush=True)
     facts = {q.id: q for q in splits.train_questions}
-    truths = {q.id: truth_ids(q, tokenizer) for q in splits.train_questions} \
-        if config.truth_penalty else {}
-    rows = [tokenize_example(e, tokenizer, truths.get(e.question)) for e in examples]
+    avoid = avoided(config, splits, answers, tokenizer)
+    rows = [tokenize_example(e, tokenizer, avoid(e)) for e in examples]
     redraw_rng = random.Random(config.seed + 3)
 
     def redraw(i: int) -> Row:
@@ -539,8 +561,7 @@ def train(config: TrainConfig, out: Path) -> Path:
             return rows[i]
         sentence = draw_lie(facts[example.question], redraw_rng)
         ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
-        return tokenize_example(Example(example.kind, example.messages, ids, True), tokenizer,
-                                truths.get(example.question))
+        return tokenize_example(replace(example, response_ids=ids), tokenizer, avoid(example))
 
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
