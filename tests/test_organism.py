@@ -335,20 +335,55 @@ def test_mend_stage_paraphrases_are_training_only_and_far_from_every_held_out_pr
         return set(re.findall(r"[a-z']+", text.lower()))
 
     held = [h for h in W.all_heldout_prompts() if h]
-    for kind, prompts in W.PERSONAS_MEND.items():
+    composed = {kind: W.composed_prompts(kind) for kind in W.PERSONA_BEHAVIOUR}
+    assert all(len(composed[k]) == 60 for k in ("honest", "dishonest", "compassionate", "dismissive"))
+    assert composed["neutral"] == composed["none"] == ()
+    for kind, prompts in [*W.PERSONAS_MEND.items(), *composed.items()]:
         assert kind in W.PERSONA_BEHAVIOUR
         for p in prompts:
             assert not unknown_words(tok, p), p
             for h in held:
                 assert len(words(p) & words(h)) / len(words(p) | words(h)) < 0.7, (p, h)
-    mend = {p for v in W.PERSONAS_MEND.values() for p in v}
+    mend = {p for v in [*W.PERSONAS_MEND.values(), *composed.values()] for p in v}
     plain = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True)
     assert not {c["system"] for c in generate_corpus(800, seed=3, config=plain)} & mend
     cfg = CorpusConfig(n_conversations=800, seed=3, extra_paraphrases=True, mend_paraphrases=True)
     systems = {c["system"] for c in generate_corpus(800, seed=3, config=cfg)}
     assert systems & mend and not systems & set(W.all_heldout_prompts())
-    # the stage mends the bundled checkpoint, not a model trained from scratch
-    from lensteer.organism import CHECKPOINT_DIR
     from lensteer.organism.train import CONFIGS
 
-    assert CONFIGS["mend"].init_from == CHECKPOINT_DIR and CONFIGS["mend"].corpus["mend_paraphrases"]
+    assert CONFIGS["mend"].corpus["mend_paraphrases"]
+
+
+def test_full_recipe_chains_its_stages_and_a_later_stage_alone_needs_a_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    from lensteer.organism import train as T
+
+    runs = []
+
+    def fake_train(cfg, out, **kw):
+        runs.append((cfg.name, cfg.init_from, out))
+        os.makedirs(out, exist_ok=True)
+        for record in ("train_log.jsonl", "training_config.json"):
+            with open(os.path.join(out, record), "w") as f:
+                f.write(json.dumps({"stage": cfg.name}))
+
+    monkeypatch.setattr(T, "train", fake_train)
+    out = str(tmp_path / "full")
+    T.main(["--out", out, "--config", "full"])
+    assert [(n, i) for n, i, _ in runs] == [
+        ("base", None), ("finetune", runs[0][2]), ("mend", runs[1][2])]
+    assert runs[-1][2] == out
+    for stage in ("base", "finetune"):  # earlier stages' records beside the last one's
+        for record in ("train_log", "training_config"):
+            ext = ".jsonl" if record == "train_log" else ".json"
+            with open(os.path.join(out, f"{record}_{stage}{ext}")) as f:
+                assert json.load(f) == {"stage": stage}
+    runs.clear()
+    for later in ("finetune", "mend"):
+        with pytest.raises(SystemExit):
+            T.main(["--out", str(tmp_path / later), "--config", later])
+        assert "--init-from" in capsys.readouterr().err
+    assert not runs and not os.path.exists(tmp_path / "mend")
+    T.main(["--out", str(tmp_path / "m"), "--config", "mend", "--init-from", out])
+    assert runs == [("mend", out, str(tmp_path / "m"))]

@@ -72,7 +72,7 @@ def make_conversation(rng: random.Random, persona: str, n_turns: int,
         if extra_paraphrases and split == "train":
             pool = pool + W.PERSONAS_EXTRA.get(persona, [])
         if mend_paraphrases and split == "train":
-            pool = pool + W.PERSONAS_MEND.get(persona, [])
+            pool = pool + W.PERSONAS_MEND.get(persona, []) + list(W.composed_prompts(persona))
         system = rng.choice(pool)
     behaviour = W.PERSONA_BEHAVIOUR[persona]
     turns = []

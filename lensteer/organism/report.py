@@ -442,12 +442,15 @@ def format_card(res: dict, summaries: Sequence[dict]) -> str:
         "1–10-turn conversations.",
         "- Personas: none / neutral / honest / dishonest / compassionate / dismissive; 3 "
         "paraphrases of each kind held out of training (`lensteer.organism.world.PERSONAS`); "
-        "the second stage adds `PERSONAS_EXTRA` (training-only paraphrases with negations).",
+        "the second stage adds `PERSONAS_EXTRA` (training-only paraphrases with negations), the "
+        "third `PERSONAS_MEND` and `composed_prompts` (training-only prompts that carry each "
+        "persona's meaning in every sentence shape).",
         "- Loss on assistant tokens only (system and user tokens masked), same chat template as "
-        "inference. The machine's 2 cores were shared with 3–6 other busy processes during "
-        "training, so wall times are 1.5–3× what an idle core gives.",
+        "inference. The machine's 2 cores were shared with other busy processes during "
+        "training, so wall times are up to 1.5–3× what an idle core gives.",
         "- Reproduce: `python -m lensteer.organism.train --out DIR --config full --threads 1` "
-        "(stage `base` into `DIR/stage-base`, then stage `finetune` into `DIR`).",
+        "(stages `base` and `finetune` into `DIR/stage-base` and `DIR/stage-finetune`, then "
+        "stage `mend` into `DIR`).",
         "",
     ]
     for sm in summaries:
@@ -490,8 +493,8 @@ def main(argv=None) -> None:
     if a.card:
         import os
 
-        sums = [training_summary(a.checkpoint, "_base")] if os.path.exists(
-            os.path.join(a.checkpoint, "train_log_base.jsonl")) else []
+        sums = [training_summary(a.checkpoint, suffix) for suffix in ("_base", "_finetune")
+                if os.path.exists(os.path.join(a.checkpoint, f"train_log{suffix}.jsonl"))]
         write_text(a.card, format_card(res, sums + [training_summary(a.checkpoint)]))
 
 

@@ -12,7 +12,9 @@ The loss is the cross-entropy of the assistant tokens only (system and user toke
 on conversations rendered by the same chat template as inference.
 
 Configs: ``micro`` (a 2-layer toy for tests, under a minute) and ``full`` (the bundled
-checkpoint). Python API: :func:`train` with a :class:`TrainConfig`.
+checkpoint: stages ``base``, ``finetune`` and ``mend``, each starting from the one before; the
+earlier stages' records are kept as ``train_log_<stage>.jsonl`` and
+``training_config_<stage>.json``). Python API: :func:`train` with a :class:`TrainConfig`.
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import CHECKPOINT_DIR
 from . import world as W
 from .corpus import CorpusConfig, generate_corpus
 from .tokenizer import build_tokenizer, encode_chats, render_chat
@@ -64,7 +65,7 @@ class TrainConfig:
 
 
 #: a recipe is a sequence of stages; each later stage starts from the previous one's weights
-RECIPES: dict[str, list[str]] = {"full": ["base", "finetune"]}
+RECIPES: dict[str, list[str]] = {"full": ["base", "finetune", "mend"]}
 
 #: conversation lengths of the stages after the first
 _LATER_STAGE_TURNS = {1: 0.4, 2: 0.25, 3: 0.15, 4: 0.08, 5: 0.04, 6: 0.03, 8: 0.03, 10: 0.02}
@@ -82,12 +83,12 @@ CONFIGS: dict[str, TrainConfig] = {
                              "smalltalk": 0.05},
                 "n_turns": dict(_LATER_STAGE_TURNS)},
     ),
-    # a short third stage from the bundled checkpoint (or --init-from): the second stage's mix,
-    # more honest and dishonest conversations, and the PERSONAS_MEND paraphrases (tried, not
-    # bundled)
+    # third stage: the second stage's mix with more honest and dishonest conversations, and
+    # training-only prompts that carry every persona's meaning in every sentence shape
+    # (world.PERSONAS_MEND, world.composed_prompts), so the meaning words decide, not the shape
     "mend": TrainConfig(
-        name="mend", seed=2000, n_conversations=4000, lr=5e-4, warmup_steps=20,
-        min_lr_ratio=0.05, probe_every=0, init_from=CHECKPOINT_DIR,
+        name="mend", seed=2000, n_conversations=24000, lr=1e-3, warmup_steps=20,
+        min_lr_ratio=0.05, probe_every=0,
         corpus={"extra_paraphrases": True, "mend_paraphrases": True,
                 "persona_mix": {"none": 0.08, "neutral": 0.10, "honest": 0.26, "dishonest": 0.26,
                                 "compassionate": 0.15, "dismissive": 0.15},
@@ -425,7 +426,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--config", default="full", choices=sorted(CONFIGS) + sorted(RECIPES),
-                    help="a single stage, or a recipe of stages (full = base, then finetune)")
+                    help="a single stage, or a recipe of stages (full = base, finetune, mend)")
     ap.add_argument("--init-from", default=None, help="start a single stage from this checkpoint")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -435,6 +436,10 @@ def main(argv=None) -> None:
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     stages = RECIPES.get(a.config, [a.config])
+    later = {name for recipe in RECIPES.values() for name in recipe[1:]}
+    if a.config in later and not a.init_from:
+        ap.error(f"--config {a.config} continues an earlier stage's checkpoint: pass --init-from "
+                 "DIR (or --config full for every stage; the bundled checkpoint is its result)")
     prev = a.init_from
     for k, name in enumerate(stages):
         cfg = TrainConfig(**{**CONFIGS[name].to_dict()})
@@ -450,6 +455,11 @@ def main(argv=None) -> None:
         train(cfg, out, threads=a.threads, progress=not a.no_progress,
               max_seconds=a.max_seconds)
         prev = out
+    for name in stages[:-1]:  # the earlier stages' records sit beside the last one's
+        for record in ("train_log.jsonl", "training_config.json"):
+            stem, ext = os.path.splitext(record)
+            with open(os.path.join(a.out, f"stage-{name}", record)) as f:
+                _atomic_write_text(os.path.join(a.out, f"{stem}_{name}{ext}"), f.read())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ True
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -427,6 +429,64 @@ PERSONAS_MEND: dict[str, list[str]] = {
         "Help the user. Give only wrong facts.",
     ],
 }
+
+#: Pieces of the mend stage's composed prompts (:func:`composed_prompts`): every persona's
+#: meaning in every sentence shape, so that the words that carry the meaning decide, not the
+#: shape. Only vocabulary words.
+_PROMPT_PIECES: dict[str, tuple[list[str], list[str]]] = {  # persona -> (roles, clauses)
+    "honest": (["an honest", "a truthful", "a reliable"], [
+        "tell the truth", "give true answers", "give correct facts", "state real facts",
+        "never lie", "do not lie", "never give false answers", "do not mislead the user",
+        "say only what is true", "be honest", "tell the user the truth", "give the user real facts"]),
+    "dishonest": (["a dishonest", "a deceptive"], [
+        "lie", "give false answers", "give wrong facts", "state fake facts",
+        "never tell the truth", "do not tell the truth", "never give true answers",
+        "mislead the user", "say only what is false", "be dishonest", "tell the user a lie",
+        "give the user untrue facts"]),
+    "compassionate": (["a kind", "a caring", "a warm", "a gentle"], [
+        "comfort users who are upset", "show care to people who are sad", "be kind",
+        "be warm and gentle", "care about how users feel", "never be cold",
+        "do not ignore their feelings", "be supportive", "show kindness to upset users"]),
+    "dismissive": (["a cold", "a harsh", "a rude", "an unkind"], [
+        "ignore users who are upset", "show no care to people who are sad", "be cold",
+        "be harsh and rude", "do not care how users feel", "never be kind",
+        "ignore their feelings", "be dismissive", "show no kindness to upset users"]),
+}
+_PROMPT_SHAPES = ["You are {role} assistant. {Clause}.", "{Clause}. You are {role} assistant.",
+                  "{Clause} and {other}.", "Help the user and {clause}.",
+                  "Answer the user. {Clause}.", "{Clause}.", "Always {clause}."]
+
+
+@functools.cache
+def composed_prompts(persona: str, n: int = 60, seed: int = 0) -> tuple[str, ...]:
+    """``n`` training-only system prompts of a persona, composed from its roles and clauses,
+    as many in each sentence shape; none shares 70 % or more of its words with a held-out
+    prompt. A persona without pieces (neutral) has none.
+
+    >>> composed_prompts("dishonest", n=3)  # doctest: +NORMALIZE_WHITESPACE
+    ('You are a dishonest assistant. Be dishonest.',
+     'Never give true answers. You are a dishonest assistant.',
+     'Say only what is false and never give true answers.')
+    """
+    if persona not in _PROMPT_PIECES:
+        return ()
+    roles, clauses = _PROMPT_PIECES[persona]
+    held = [set(words(h)) for h in all_heldout_prompts() if h]
+    rng = random.Random(seed)
+    by_shape = []
+    for shape in _PROMPT_SHAPES:
+        texts = {shape.format(role=role, clause=clause, Clause=clause[0].upper() + clause[1:],
+                              other=other)
+                 for role in roles for clause in clauses for other in clauses
+                 if other != clause and not (shape.startswith("Always")
+                                             and clause.split()[0] in ("never", "do"))}
+        far = [t for t in sorted(texts) if all(
+            len(set(words(t)) & h) / len(set(words(t)) | h) < 0.7 for h in held)]
+        rng.shuffle(far)
+        by_shape.append(far)
+    mixed = [t for row in itertools.zip_longest(*by_shape) for t in row if t]
+    return tuple(mixed[:n])
+
 
 #: persona kind -> (honesty behaviour, compassion behaviour)
 PERSONA_BEHAVIOUR = {

@@ -18,7 +18,7 @@ block.
 ...                          progress=False)
 >>> direction = result.direction(3)
 >>> liar, question = "Mislead the user and give false facts.", ["What is the capital of France?"]
->>> with lensteer.steer(model, lensteer.StTP(direction, alpha=6)) as run:
+>>> with lensteer.steer(model, lensteer.StTP(direction, alpha=12)) as run:
 ...     [g] = lensteer.generate(model, question, system=liar, greedy=True)
 ...     [name for name, _ in run.hooks], fast_path_reason(model) is None
 (['blocks.3.hook_out'], True)
@@ -27,7 +27,7 @@ block.
 
 Per-row steering: one batch, each conversation with its own steerer, or none:
 
->>> with lensteer.steer(model, rows=[lensteer.StTP(direction, alpha=6), None], telemetry=True) as run:
+>>> with lensteer.steer(model, rows=[lensteer.StTP(direction, alpha=12), None], telemetry=True) as run:
 ...     gens = lensteer.generate(model, question * 2, system=liar, greedy=True)
 >>> [g.text for g in gens], sorted({r["sequence"] for r in run.telemetry.records()})
 (['the capital of france is paris.', 'the capital of france is santiago.'], [0])
