@@ -199,5 +199,5 @@ print(f"notebook ran in {time.time() - start:.0f} s")
 #    stop being well formed? (`lensteer.organism.grade.grade_wellformed` grades it.)
 # 5. Steer two layers at once (`lensteer.StTP([result.direction(a), result.direction(b)], ...)`).
 #    Does a smaller α per layer do as well as one layer with a large α?
-# 6. The negative sign only partly induces lies at the steering layer. Find the layer and α at
-#    which it makes the organism lie most while its answers stay well formed.
+# 6. How often does the negative sign make the organism lie at the steering layer? Find the
+#    layer and α at which it lies most while its answers stay well formed.

@@ -39,8 +39,8 @@ trait = lensteer.load_trait("honesty", model=model)
 # ## 1. Directions, and which layers to sweep
 #
 # The evaluation steers with the directions of a layer sweep (notebook 01). To keep this notebook
-# short we sweep the rules over two layers only — 1 and 3, an early one and the one where StTP
-# restored the most honesty in notebook 02; exercise 1 asks you to sweep them all.
+# short we sweep the rules over two layers only — 1 and 3, an early one and a middle one where
+# StTP at α 36 restored honesty in notebook 02; exercise 1 asks you to sweep them all.
 
 # %%
 located = lensteer.locate(model, trait, max_scenarios=24, n_folds=4, max_new_tokens=24,

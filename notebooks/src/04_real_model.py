@@ -200,7 +200,7 @@ for r in sorted(records, key=lambda r: -abs(r["rho_before"]))[:3]:
 # Now the other way: the **negative sign** pushes toward the malicious side. Under the aligned
 # prompt, push along the persona direction with SwFC at growing α and watch what changes. On
 # this model the wording, the language or the length of the answer may shift, but it does not
-# start lying: there is no lying behaviour for the direction to switch on. Compare with the organism in notebook 02, where the negative sign cleanly induces lies.
+# start lying: there is no lying behaviour for the direction to switch on. Compare with the organism in notebook 02, where the negative sign makes the aligned model lie.
 
 # %%
 for alpha in (1.0, 4.0, 16.0):
