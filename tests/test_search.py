@@ -201,6 +201,33 @@ def test_halving_keeps_the_best_third_on_synthetic_scores():
     assert calls[0] == (11, 3)  # one packed call per rung: baselines + survivors
 
 
+def test_halving_keeps_the_plain_rules_pick_when_stronger_ties_would_drop_it():
+    """On the first prompts nothing moves the trait, so the larger-α tie-break keeps α 7-9;
+    on the rest every α above 1 breaks coherence. Only α 1 is usable: it must survive."""
+    cells = grid_conditions({"stmp": [float(a) for a in range(1, 10)]}, [0], ["all"])
+
+    def compute(group, its):
+        first = len(its) == 3  # rung 0's prompts
+        out = []
+        for c in group:
+            if not c.steered:
+                t, coh = (100.0 if c.side == "aligned" else 0.0), 100.0
+            else:
+                t = 0.0 if first else 50.0
+                coh = 100.0 if first or c.alpha == 1 else 50.0
+            out.append({"trait": [t] * len(its), "coherence": [coh] * len(its),
+                        "ce": [None] * len(its), "length": [5] * len(its),
+                        "finished": [True] * len(its), "tokens": [4] * len(its)})
+        return out
+
+    for ties in ("stronger", "paper"):
+        res = successive_halving(cells, list(range(27)), compute, baselines=baseline_conditions(),  # type: ignore[arg-type]
+                                 config=HalvingConfig(start_items=3, eta=3, ties=ties),
+                                 progress=False)
+        assert (res.chosen[("stmp", "all")] or {}).get("alpha") == 1.0, ties
+        assert res.rungs[0]["kept"] == (4 if ties == "stronger" else 3)  # α 9, 8, 7 and 1
+
+
 # ------------------------------------------------------------------ halving on the organism
 def _compute_items(organism, dirs):
     def compute(group, its):

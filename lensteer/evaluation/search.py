@@ -11,7 +11,9 @@ among them exactly as the sweep chooses (:func:`~lensteer.evaluation.sweep.choos
   its mean coherence plus ``floor_z`` standard errors does, so a good cell that a handful of
   prompts measure as just below the floor is not dropped; the last rung applies the floor as is.
   Cells that tie on trait score are pruned in favour of the larger α (``ties="stronger"``): on a
-  few prompts a tie mostly means neither cell moved the trait yet.
+  few prompts a tie mostly means neither cell moved the trait yet. Whatever the ranking, the
+  cell the plain selection rule ranks first on a rung's prompts (no slack, smaller α on ties)
+  also goes on, so a rule whose only usable cells are weak ones keeps one to the last rung.
 - Prompts: a permutation of the tune items fixed by ``seed``; rung ``r`` uses its first
   ``start_items · eta^r`` (the last rung all of them). A survivor generates only the prompts
   new to the rung and keeps its earlier per-prompt scores (greedy decoding makes them the
@@ -261,6 +263,7 @@ def successive_halving(
         for group in groups.values():
             k = max(config.min_keep, math.ceil(len(group) / config.eta))
             keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z, config.ties)[:k])
+            keep.add(rank_rows(group, floor)[0]["key"])  # the plain rule's pick goes on too
         survivors = [c for c in survivors if c.key in keep]
         rung["kept"] = len(survivors)
         rungs.append(rung)
