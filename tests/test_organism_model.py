@@ -135,7 +135,7 @@ def _fact_answers(model, tok, system):
 
 
 @needs_ckpt
-@pytest.mark.parametrize("system", [None, "", W.PERSONAS["honesty"]["aligned"]["heldout"][0],
+@pytest.mark.parametrize("system", [None, "", *W.PERSONAS["honesty"]["aligned"]["heldout"],
                                     W.PERSONAS["compassion"]["malicious"]["heldout"][0]])
 def test_bundled_tells_the_truth_when_not_told_to_lie(bundled, system):
     model, tok = bundled
@@ -183,10 +183,10 @@ def test_bundled_skills_are_right_under_every_persona(bundled):
         values = [f"is {it['options'][it['answer']]}," for it in items]
         ok_value = sum(v in W.normalize(t).replace(" ,", ",") for v, (t, _) in zip(values, gens))
         assert ok_value >= len(items) - 1, (system, gens)
-        # ... but the option letter after it is right only ~70 % of the time (known weakness of
-        # the bundled checkpoint, see MODEL_CARD.md); guard against it getting worse
+        # ... and the option letter after it (95 % in the model card; the first two training
+        # stages left it at 70 %)
         score = sum(grade_skill(it, t).score for it, (t, _) in zip(items, gens))
-        assert score >= len(items) // 2, (system, gens)
+        assert score >= len(items) - 2, (system, gens)
         # by option log-likelihood too
         convs = [_msgs(system, it["prompt"]) for it in items for _ in range(4)]
         conts = [W.SkillItem.from_dict(it).answer_text(i) for it in items for i in range(4)]
