@@ -475,13 +475,14 @@ def composed_prompts(persona: str, n: int = 60, seed: int = 0) -> tuple[str, ...
     rng = random.Random(seed)
     by_shape = []
     for shape in _PROMPT_SHAPES:
+        others = clauses if "{other}" in shape else [""]
         texts = {shape.format(role=role, clause=clause, Clause=clause[0].upper() + clause[1:],
                               other=other)
-                 for role in roles for clause in clauses for other in clauses
+                 for role in roles for clause in clauses for other in others
                  if other != clause and not (shape.startswith("Always")
                                              and clause.split()[0] in ("never", "do"))}
-        far = [t for t in sorted(texts) if all(
-            len(set(words(t)) & h) / len(set(words(t)) | h) < 0.7 for h in held)]
+        far = [t for t in sorted(texts)
+               if all(len((said := set(words(t))) & h) / len(said | h) < 0.7 for h in held)]
         rng.shuffle(far)
         by_shape.append(far)
     mixed = [t for row in itertools.zip_longest(*by_shape) for t in row if t]
