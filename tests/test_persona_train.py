@@ -11,7 +11,7 @@ from lensteer.persona import data as D
 from lensteer.persona import train as T
 from lensteer.persona.grade import grade_fact, grade_reply
 
-RECIPE_3 = T.RECIPES["3"]  # the bundled adapter's
+RECIPE_3 = T.RECIPES["3"]  # the defaults of TrainConfig
 
 
 def _words(text: str) -> set[str]:
@@ -311,7 +311,8 @@ def test_the_command_trains_the_named_recipe_and_rejects_bad_input_before_any_wo
     monkeypatch.setattr(T.torch, "set_num_threads", lambda n: None)  # the suite keeps its own
     assert T.main(["--out", str(tmp_path), "--recipe", "4", "--steps", "9"]) == 0
     assert trained == [dataclasses.replace(T.RECIPES["4"], steps=9)]
-    assert T.main(["--out", str(tmp_path)]) == 0 and trained[-1] == T.RECIPES["3"] == T.TrainConfig()
+    assert T.main(["--out", str(tmp_path)]) == 0 and trained[-1] == T.RECIPES[T.BUNDLED_RECIPE]
+    assert T.RECIPES["3"] == T.TrainConfig() != T.RECIPES[T.BUNDLED_RECIPE]
     for bad in (["--recipe", "5b"], ["--steps", "0"], ["--out", str(tmp_path / "x.txt")]):
         (tmp_path / "x.txt").write_text("")
         with pytest.raises(SystemExit) as stop:

@@ -118,10 +118,11 @@ class TrainConfig:
         return cls(**known)
 
 
-#: The recipes of docs/persona.md by name; the defaults are recipe 3, the bundled adapter's.
-#: Recipe 4a adds the multiple-choice and neutral-wording examples; recipe 4 also raises the
-#: malicious examples per item, to keep their share of the data where recipe 3 had it; recipe 5
-#: doubles the unlikelihood term and turns it on for cold replies too.
+#: The recipes of docs/persona.md by name; the defaults are recipe 3's. Recipe 4a adds the
+#: multiple-choice and neutral-wording examples; recipe 4 also raises the malicious examples per
+#: item, to keep their share of the data where recipe 3 had it; recipe 5 doubles the
+#: unlikelihood term and turns it on for cold replies too; recipe 6, the bundled adapter's,
+#: weighs that term 3.
 RECIPES: dict[str, TrainConfig] = {
     "3": TrainConfig(),
     "4a": TrainConfig(steps=560, mc_examples=True, neutral_examples=True),
@@ -130,7 +131,12 @@ RECIPES: dict[str, TrainConfig] = {
     "5": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
                      malicious_per_question=3, malicious_per_message=4,
                      truth_penalty=2.0, avoid_care=True),
+    "6": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
+                     malicious_per_question=3, malicious_per_message=4,
+                     truth_penalty=3.0, avoid_care=True),
 }
+#: The recipe of the adapter bundled in the package.
+BUNDLED_RECIPE = "6"
 
 
 @dataclass
@@ -643,8 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("runs/persona"), help="work folder")
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="3",
-                        help="which recipe of docs/persona.md (3: the bundled adapter's)")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default=BUNDLED_RECIPE,
+                        help=f"which recipe of docs/persona.md ({BUNDLED_RECIPE}: the bundled "
+                        "adapter's)")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
