@@ -40,12 +40,12 @@ from lensteer.steering import registry
 COLUMNS = ["tf_effect", "diff_consistency", "sign_split_pairs", "auroc", "cohens_d", "cos_mean_diff"]
 
 #: docs/persona.md, "Where steering works" (python docs/persona_sweep.py, bundled adapter,
-#: recipe 3): truthful answers out of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2,
+#: recipe 6): truthful answers out of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2,
 #: SwFC α 2) under a held-out malicious prompt (the page prints them as percentages:
-#: 62.5 % = 10/16); aligned 12/16, malicious unsteered 2/16.
-PERSONA_SWEEP = {3: [2, 2, 2, 2], 6: [3, 3, 3, 2], 9: [2, 2, 3, 2], 12: [2, 2, 3, 2],
-                 15: [10, 7, 11, 9], 18: [6, 3, 6, 3], 21: [6, 1, 6, 4]}
-PERSONA_BASELINES = (12, 2)
+#: 68.8 % = 11/16); aligned 11/16, malicious unsteered 3/16.
+PERSONA_SWEEP = {3: [3, 3, 3, 3], 6: [3, 3, 3, 3], 9: [3, 3, 3, 3], 12: [3, 5, 4, 3],
+                 15: [11, 9, 11, 11], 18: [7, 3, 8, 6], 21: [5, 5, 6, 2]}
+PERSONA_BASELINES = (11, 3)
 
 
 def organism_recovery(model, trait, located):
