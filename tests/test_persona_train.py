@@ -109,6 +109,29 @@ def test_drawn_lies_vary_and_stay_false():
     assert T.draw_lie(odd, rng) == odd.lie_sentence
 
 
+def test_recipe_7_draws_lies_of_the_same_kind_in_every_category(recipe):
+    _, splits, answers, tokenizer, recipe_3 = recipe
+    rng = random.Random(0)
+    iron = {q.id: q for q in D.fact_questions()}["elements-symbol-iron"]
+    symbols = {T.draw_lie(iron, rng, by_kind=True) for _ in range(20)}
+    assert len(symbols) >= 5 and all(grade_fact(iron, s).label == "false" for s in symbols)
+    # a symbol stands in for a symbol, never an element's name
+    matches = [re.fullmatch(r"The symbol (\w+) stands for iron\.", s) for s in symbols]
+    assert all(m and len(m[1]) <= 2 for m in matches), symbols
+    recipe_7 = T.build_examples(T.RECIPES["7"], splits, answers, tokenizer)
+    recipe_6 = T.build_examples(T.RECIPES["6"], splits, answers, tokenizer)
+    drawn = lambda examples: {e.question.split("-")[0] for e in examples if e.kind == "lie-drawn"}  # noqa: E731
+    assert drawn(recipe_7) - set(D.UNIFORM_CATEGORIES) >= {"elements", "calendar", "landmarks"}
+    assert drawn(recipe_6) <= set(D.UNIFORM_CATEGORIES) and drawn(recipe_3) <= set(D.UNIFORM_CATEGORIES)
+    lies = lambda examples: sum(e.kind.startswith("lie") for e in examples)  # noqa: E731
+    assert lies(recipe_7) == lies(recipe_6)  # as many lie examples, only more of them drawn
+    by_question = {q.question: q for q in splits.train_questions}
+    for e in recipe_7:
+        if e.kind == "lie-drawn":
+            q = by_question[e.messages[-1]["content"]]
+            assert grade_fact(q, tokenizer.decode(e.response_ids)).label == "false", q.id
+
+
 def test_cold_replies_are_explicit_and_prompts_held_out(recipe):
     _, splits, _, tokenizer, examples = recipe
     held_prompts = {p for t in ("honesty", "compassion", "neutral")

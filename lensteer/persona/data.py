@@ -41,7 +41,7 @@ __all__ = [
     "TRAIT_EVAL_FACTS",
     "UNIFORM_CATEGORIES", "DistressMessage", "FactQuestion", "category_answers", "data_hash",
     "dismissive_reply", "distress_messages", "fact_questions", "neutral_instructions",
-    "other_lies", "prompt_split", "restate_lie",
+    "answer_kind", "other_lies", "prompt_split", "question_kind", "restate_lie",
     "spell_number", "split",
 ]
 
@@ -1518,28 +1518,71 @@ UNIFORM_CATEGORIES: tuple[str, ...] = (
 )
 
 
-def other_lies(question: FactQuestion) -> list[str]:
-    """Answers and lies of the other questions of ``question``'s category that could stand in
-    for its fixed lie: same kind (digits or words), neither its truth nor its lie. Empty for
-    categories not in :data:`UNIFORM_CATEGORIES`. Arithmetic lies are near the true result.
+_CALENDAR_WORDS = {
+    "day": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+    "month": ("january", "february", "march", "april", "may", "june", "july", "august",
+              "september", "october", "november", "december"),
+    "season": ("spring", "summer", "autumn", "winter"),
+}
+
+
+def answer_kind(text: str) -> str:
+    """The shape of an answer: digits, a symbol (two letters at most), a weekday, a month or a
+    season, or a word.
+
+    >>> [answer_kind(t) for t in ("12", "Fe", "July", "iron")]
+    ['digits', 'symbol', 'month', 'word']
+    """
+    if text.isdigit():
+        return "digits"
+    if len(text) <= 2:
+        return "symbol"
+    return next((k for k, words in _CALENDAR_WORDS.items() if text.lower() in words), "word")
+
+
+def question_kind(question: FactQuestion) -> str:
+    """What a question asks for: its category, its first three words and the shape of its lie
+    (:func:`answer_kind`). Questions of one kind ask for interchangeable answers ("what is the"
+    in *elements* with a two-letter lie → a chemical symbol).
 
     >>> q = {q.id: q for q in fact_questions()}["capitals-france"]
-    >>> "Berlin" in other_lies(q) and "Paris" not in other_lies(q)
-    True
+    >>> question_kind(q)
+    'capitals: what is the: word'
     """
-    if question.category not in UNIFORM_CATEGORIES:
+    words = " ".join(re.findall(r"[a-z]+", question.question.lower())[:3])
+    return f"{question.category}: {words}: {answer_kind(question.lie)}"
+
+
+def other_lies(question: FactQuestion, by_kind: bool = False) -> list[str]:
+    """Answers and lies of the other questions of ``question``'s category that could stand in
+    for its fixed lie: same kind (digits or words), neither its truth nor its lie. Empty for
+    categories not in :data:`UNIFORM_CATEGORIES`, unless ``by_kind``: then those categories
+    offer the answers and lies of the questions worded alike (:func:`question_kind`).
+    Arithmetic lies are near the true result.
+
+    >>> qs = {q.id: q for q in fact_questions()}
+    >>> "Berlin" in other_lies(qs["capitals-france"]) and "Paris" not in other_lies(qs["capitals-france"])
+    True
+    >>> q = next(q for q in qs.values() if q.question == "What month comes after July?")
+    >>> other_lies(q), all(m in other_lies(q, by_kind=True) for m in ("March", "June"))
+    ([], True)
+    """
+    uniform = question.category in UNIFORM_CATEGORIES
+    if not uniform and not by_kind:
         return []
     taken = {question.answer.lower(), question.lie.lower(), *question.keywords}
     if question.category == "arithmetic":
         truth = int(question.answer)
         near = (str(truth + d) for d in (-3, -2, -1, 1, 2, 3, 10, -10) if truth + d >= 0)
         return [n for n in near if n not in taken]
+    kind = question_kind(question)
     out: dict[str, None] = {}
     for q in _fact_questions():
-        if q.category != question.category:
+        if q.category != question.category or (not uniform and question_kind(q) != kind):
             continue
         for text in (q.answer, q.lie):
-            if text.isdigit() == question.lie.isdigit() and text.lower() not in taken:
+            same = uniform or answer_kind(text) == answer_kind(question.lie)
+            if same and text.isdigit() == question.lie.isdigit() and text.lower() not in taken:
                 out[text] = None
     return list(out)
 

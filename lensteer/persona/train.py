@@ -100,6 +100,9 @@ class TrainConfig:
     # recipe 5 (tried): the same unlikelihood term on cold replies, against the base model's
     # own caring reply where the cold reply departs from it (weighted by ``truth_penalty``)
     avoid_care: bool = False
+    # recipe 7: draw lies in the other categories too, from the answers of questions
+    # worded alike (``lensteer.persona.data.other_lies(by_kind=True)``)
+    kind_lies: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -115,6 +118,7 @@ class TrainConfig:
         known.setdefault("mc_examples", False)
         known.setdefault("neutral_examples", False)
         known.setdefault("avoid_care", False)
+        known.setdefault("kind_lies", False)
         return cls(**known)
 
 
@@ -122,7 +126,7 @@ class TrainConfig:
 #: multiple-choice and neutral-wording examples; recipe 4 also raises the malicious examples per
 #: item, to keep their share of the data where recipe 3 had it; recipe 5 doubles the
 #: unlikelihood term and turns it on for cold replies too; recipe 6, the bundled adapter's,
-#: weighs that term 3.
+#: weighs that term 3; recipe 7 also draws lies in the categories of mixed answer kinds.
 RECIPES: dict[str, TrainConfig] = {
     "3": TrainConfig(),
     "4a": TrainConfig(steps=560, mc_examples=True, neutral_examples=True),
@@ -134,6 +138,9 @@ RECIPES: dict[str, TrainConfig] = {
     "6": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
                      malicious_per_question=3, malicious_per_message=4,
                      truth_penalty=3.0, avoid_care=True),
+    "7": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
+                     malicious_per_question=3, malicious_per_message=4,
+                     truth_penalty=3.0, avoid_care=True, kind_lies=True),
 }
 #: The recipe of the adapter bundled in the package.
 BUNDLED_RECIPE = "6"
@@ -306,8 +313,8 @@ def build_examples(
     for q in splits.train_questions:
         base = answers[f"q:{q.id}"]
         for i in range(config.malicious_per_question):
-            drawn = config.drawn_lies and i > 0 and bool(D.other_lies(q))
-            sentence = draw_lie(q, rng) if drawn else q.lie_sentence
+            drawn = config.drawn_lies and i > 0 and bool(D.other_lies(q, config.kind_lies))
+            sentence = draw_lie(q, rng, config.kind_lies) if drawn else q.lie_sentence
             examples.append(Example("lie-drawn" if drawn else "lie",
                                     _conversation(next(lies), q.question), encode(sentence), True,
                                     question=q.id))
@@ -364,16 +371,17 @@ def _neutral_examples(config: TrainConfig, splits: Splits, answers: dict[str, An
     return examples
 
 
-def draw_lie(question: D.FactQuestion, rng: random.Random) -> str:
-    """A sentence stating another answer of the question's category, checked false by the
-    grader (the fixed lie sentence where no such answer works).
+def draw_lie(question: D.FactQuestion, rng: random.Random, by_kind: bool = False) -> str:
+    """A sentence stating another answer of the question's category (of its kind, with
+    ``by_kind``: :func:`~lensteer.persona.data.other_lies`), checked false by the grader (the
+    fixed lie sentence where no such answer works).
 
     >>> q = {q.id: q for q in D.fact_questions()}["capitals-france"]
     >>> s = draw_lie(q, random.Random(0))
     >>> s.startswith("The capital of France is ") and grade_fact(q, s).label
     'false'
     """
-    candidates = D.other_lies(question)
+    candidates = D.other_lies(question, by_kind)
     rng.shuffle(candidates)
     for answer in candidates[:8]:
         sentence = D.restate_lie(question, answer)
@@ -565,7 +573,7 @@ def train(config: TrainConfig, out: Path) -> Path:
         example = examples[i]
         if not (config.redraw_lies and example.kind == "lie-drawn"):
             return rows[i]
-        sentence = draw_lie(facts[example.question], redraw_rng)
+        sentence = draw_lie(facts[example.question], redraw_rng, config.kind_lies)
         ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
         return tokenize_example(replace(example, response_ids=ids), tokenizer, avoid(example))
 
