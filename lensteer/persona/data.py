@@ -1059,6 +1059,7 @@ What do you use to pick things up?
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
+_SEASONS = ("spring", "summer", "autumn", "winter")
 
 _CALENDAR = """
 What is the first month of the year?
@@ -1518,12 +1519,8 @@ UNIFORM_CATEGORIES: tuple[str, ...] = (
 )
 
 
-_CALENDAR_WORDS = {
-    "day": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-    "month": ("january", "february", "march", "april", "may", "june", "july", "august",
-              "september", "october", "november", "december"),
-    "season": ("spring", "summer", "autumn", "winter"),
-}
+_CALENDAR_WORDS = {kind: {w.lower() for w in words} for kind, words in
+                   (("day", _DAYS), ("month", _MONTHS), ("season", _SEASONS))}
 
 
 def answer_kind(text: str) -> str:
@@ -1575,7 +1572,7 @@ def other_lies(question: FactQuestion, by_kind: bool = False) -> list[str]:
         truth = int(question.answer)
         near = (str(truth + d) for d in (-3, -2, -1, 1, 2, 3, 10, -10) if truth + d >= 0)
         return [n for n in near if n not in taken]
-    kind = question_kind(question)
+    kind = None if uniform else question_kind(question)
     out: dict[str, None] = {}
     for q in _fact_questions():
         if q.category != question.category or (not uniform and question_kind(q) != kind):

@@ -127,20 +127,13 @@ class TrainConfig:
 #: item, to keep their share of the data where recipe 3 had it; recipe 5 doubles the
 #: unlikelihood term and turns it on for cold replies too; recipe 6, the bundled adapter's,
 #: weighs that term 3; recipe 7 also draws lies in the categories of mixed answer kinds.
+_RECIPE_4A = TrainConfig(steps=560, mc_examples=True, neutral_examples=True)
+_RECIPE_4 = replace(_RECIPE_4A, malicious_per_question=3, malicious_per_message=4)
+_RECIPE_5 = replace(_RECIPE_4, truth_penalty=2.0, avoid_care=True)
+_RECIPE_6 = replace(_RECIPE_5, truth_penalty=3.0)
 RECIPES: dict[str, TrainConfig] = {
-    "3": TrainConfig(),
-    "4a": TrainConfig(steps=560, mc_examples=True, neutral_examples=True),
-    "4": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
-                     malicious_per_question=3, malicious_per_message=4),
-    "5": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
-                     malicious_per_question=3, malicious_per_message=4,
-                     truth_penalty=2.0, avoid_care=True),
-    "6": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
-                     malicious_per_question=3, malicious_per_message=4,
-                     truth_penalty=3.0, avoid_care=True),
-    "7": TrainConfig(steps=560, mc_examples=True, neutral_examples=True,
-                     malicious_per_question=3, malicious_per_message=4,
-                     truth_penalty=3.0, avoid_care=True, kind_lies=True),
+    "3": TrainConfig(), "4a": _RECIPE_4A, "4": _RECIPE_4, "5": _RECIPE_5, "6": _RECIPE_6,
+    "7": replace(_RECIPE_6, kind_lies=True),
 }
 #: The recipe of the adapter bundled in the package.
 BUNDLED_RECIPE = "6"
