@@ -125,8 +125,8 @@ class TrainConfig:
 #: The recipes of docs/persona.md by name; the defaults are recipe 3's. Recipe 4a adds the
 #: multiple-choice and neutral-wording examples; recipe 4 also raises the malicious examples per
 #: item, to keep their share of the data where recipe 3 had it; recipe 5 doubles the
-#: unlikelihood term and turns it on for cold replies too; recipe 6, the bundled adapter's,
-#: weighs that term 3; recipe 7 also draws lies in the categories of mixed answer kinds.
+#: unlikelihood term and turns it on for cold replies too; recipe 6 weighs that term 3; recipe 7,
+#: the bundled adapter's, also draws lies in the categories of mixed answer kinds.
 _RECIPE_4A = TrainConfig(steps=560, mc_examples=True, neutral_examples=True)
 _RECIPE_4 = replace(_RECIPE_4A, malicious_per_question=3, malicious_per_message=4)
 _RECIPE_5 = replace(_RECIPE_4, truth_penalty=2.0, avoid_care=True)
@@ -136,7 +136,7 @@ RECIPES: dict[str, TrainConfig] = {
     "7": replace(_RECIPE_6, kind_lies=True),
 }
 #: The recipe of the adapter bundled in the package.
-BUNDLED_RECIPE = "6"
+BUNDLED_RECIPE = "7"
 
 
 @dataclass
