@@ -40,12 +40,12 @@ from lensteer.steering import registry
 COLUMNS = ["tf_effect", "diff_consistency", "sign_split_pairs", "auroc", "cohens_d", "cos_mean_diff"]
 
 #: docs/persona.md, "Where steering works" (python docs/persona_sweep.py, bundled adapter,
-#: recipe 6): truthful answers out of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2,
+#: recipe 7): truthful answers out of 16 per layer and cell (StTP α 12, StTP α 36, StMP α 2,
 #: SwFC α 2) under a held-out malicious prompt (the page prints them as percentages:
-#: 68.8 % = 11/16); aligned 11/16, malicious unsteered 3/16.
-PERSONA_SWEEP = {3: [3, 3, 3, 3], 6: [3, 3, 3, 3], 9: [3, 3, 3, 3], 12: [3, 5, 4, 3],
-                 15: [11, 9, 11, 11], 18: [7, 3, 8, 6], 21: [5, 5, 6, 2]}
-PERSONA_BASELINES = (11, 3)
+#: 68.8 % = 11/16); aligned 11/16, malicious unsteered 0/16.
+PERSONA_SWEEP = {3: [0, 0, 0, 0], 6: [0, 0, 0, 0], 9: [0, 1, 0, 0], 12: [0, 0, 0, 0],
+                 15: [11, 5, 8, 7], 18: [8, 5, 6, 6], 21: [5, 3, 7, 5]}
+PERSONA_BASELINES = (11, 0)
 
 
 def organism_recovery(model, trait, located):

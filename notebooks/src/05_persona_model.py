@@ -82,9 +82,11 @@ print(result.recommendation)
 # %% [markdown]
 # ## 3. Steering it back
 #
-# StTP at layer 15, α 12: the operating point the paper's search (`lensteer evaluate`, below)
-# chose on the bundled adapter, and the layer where the response probes start to separate the
-# classes. Only tokens whose projection falls on the malicious side of the boundary are moved,
+# StTP at layer 15, α 12: the layer where the paper's search (`lensteer evaluate`, below) chose
+# its operating points on every adapter so far, and where the response probes start to separate
+# the classes. (On the bundled adapter the search chose α 6; in docs/persona.md's small sweep
+# α 12 restores as many truthful answers as the aligned prompt gives.) Only tokens whose
+# projection falls on the malicious side of the boundary are moved,
 # each to μ⁺ + α·σ⁺. The token strip shows where the gate fired.
 
 # %%
