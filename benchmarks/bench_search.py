@@ -7,6 +7,11 @@ then scored on the *test* split. Reports, per (rule, mode), both chosen cells an
 test-split trait scores, and the generation cost of each search in tokens generated
 (baselines included) and CPU seconds (one thread).
 
+The grid's per-prompt scores go into ``--json``; ``--grid-from that.json --replay`` then runs
+the halving variants on them without generating (greedy decoding gives a cell the same score
+on a prompt in any rung), so tie-breaks and floors can be compared in seconds: tokens are
+exact, CPU seconds are not measured.
+
     python benchmarks/bench_search.py --model organism --traits honesty,compassion
     python benchmarks/bench_search.py --model smollm2-persona --traits honesty \\
         --layers 3,6,9,12,15,18,21 --grid "sttp=6,12,24,36;stmp=1,2,3;swfc=1,2,4" \\
@@ -69,7 +74,12 @@ def main() -> None:
     ap.add_argument("--grid-from", default=None,
                     help="take the grid's cost and chosen points from an earlier --json of the same "
                          "settings (greedy decoding makes them the same) and run only halving")
+    ap.add_argument("--replay", action="store_true",
+                    help="with --grid-from: run halving on the grid's saved per-prompt scores "
+                         "instead of generating")
     a = ap.parse_args()
+    if a.replay and not a.grid_from:
+        ap.error("--replay replays an earlier grid: give it with --grid-from FILE.json")
     import torch
 
     torch.set_num_threads(1)
@@ -86,6 +96,7 @@ def main() -> None:
     )
     from lensteer.evaluation.conditions import Condition, baseline_conditions, split_scenarios
     from lensteer.evaluation.evaluate import default_judge, default_prior, directions_by_layer
+    from lensteer.evaluation.search import replay
     from lensteer.evaluation.sweep import auto_cells_per_batch
     from lensteer.steering import registry
 
@@ -110,15 +121,21 @@ def main() -> None:
         cells = grid_conditions(grid_spec, sorted(dirs), positions)
         aligned, malicious = baseline_conditions()
 
-        def many(group, its=tune):
-            return [r.summary() for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
+        def many(group, its=tune):  # a cell's means, and its per-prompt scores for --replay
+            return [{**r.summary(), "items": r.per_item()}
+                    for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
 
+        grid_items = None
         if a.grid_from:  # the grid of an earlier run with the same settings (greedy: the same rows)
             with open(a.grid_from) as fh:
                 earlier = json.load(fh)["traits"][name]
             grid_tokens, grid_s = earlier["grid"]["tokens"], earlier["grid"]["cpu_s"]
             grid_chosen = {(p["method"], p["positions"]): None if p["grid"] is None else
                            {**from_key(p["grid"]).to_dict(), "key": p["grid"]} for p in earlier["points"]}
+            grid_items = earlier.get("grid_items")
+            if a.replay and (grid_items is None or len(grid_items[aligned.key]["trait"]) != len(tune)):
+                raise SystemExit(f"{a.grid_from} holds no per-prompt scores for these {len(tune)} tune "
+                                 "prompts: rerun its grid with this version of the script.")
         else:
             t0 = time.process_time()
             base = run_cells([aligned, malicious], compute_many=many, cells_per_batch=2, progress=False)
@@ -128,9 +145,14 @@ def main() -> None:
             grid_chosen = choose_operating_points(rows, base[0]["coherence"])
             grid_s = time.process_time() - t0
             grid_tokens = sum(r["tokens"] for r in rows + base)
+            grid_items = {r["key"]: r["items"] for r in base + rows}
 
         def per_item(group, its):
             return [r.per_item() for r in run_conditions(model, group, its, judge, dirs, gen=gen)]
+
+        if a.replay:  # the grid's scores on these prompts: what generating them would give
+            assert grid_items is not None
+            per_item = replay(grid_items, tune)
 
         variants = []
         for variant in a.variants.split(","):
@@ -168,18 +190,20 @@ def main() -> None:
             "cells": len(cells), "tune_items": len(tune), "test_items": len(test),
             "layers": sorted(dirs), "locate_cpu_s": locate_s,
             "grid": {"tokens": grid_tokens, "cpu_s": grid_s},
-            "halving": [{"variant": z, "tokens": found.tokens, "cpu_s": s, "rungs": found.rungs,
-                         "config": found.config, "cost_ratio_tokens": found.tokens / grid_tokens,
-                         "cost_ratio_cpu": s / grid_s} for z, found, s in variants],
+            "halving": [{"variant": z, "tokens": found.tokens, "cpu_s": None if a.replay else s,
+                         "rungs": found.rungs, "config": found.config,
+                         "cost_ratio_tokens": found.tokens / grid_tokens,
+                         "cost_ratio_cpu": None if a.replay else s / grid_s} for z, found, s in variants],
             "test_baselines": {"aligned": base_test[0]["trait"], "malicious": base_test[1]["trait"]},
             "points": points,
+            "grid_items": grid_items,
         }
         print(f"\n{name}: {len(cells)} cells, {len(tune)} tune / {len(test)} test prompts; "
               f"test baselines aligned {base_test[0]['trait']:.1f}, malicious {base_test[1]['trait']:.1f}; "
               f"grid {grid_tokens:,} tokens, {grid_s:.0f} CPU s")
         for z, found, s in variants:
             print(f"halving {z}: {found.tokens:,} tokens ({100 * found.tokens / grid_tokens:.1f} %), "
-                  f"{s:.0f} CPU s")
+                  + ("replayed" if a.replay else f"{s:.0f} CPU s"))
         f = lambda x: "–" if x is None else f"{x:.1f}"
         short = lambda k: "–" if k is None else "/".join(k.split("|")[1:4])
         print("| rule | mode | grid point | test trait | " + " | ".join(

@@ -32,7 +32,7 @@ from lensteer.evaluation import (
 from lensteer.evaluation import conditions as conditions_module
 from lensteer.evaluation.conditions import baseline_conditions, split_scenarios
 from lensteer.evaluation.judges import OrganismJudge
-from lensteer.evaluation.search import prune_by_prior, rank_rows, rung_sizes
+from lensteer.evaluation.search import prune_by_prior, rank_rows, replay, rung_sizes
 
 GEN = GenSettings(max_new_tokens=16, batch_size=64)
 
@@ -220,12 +220,13 @@ def test_halving_keeps_the_plain_rules_pick_when_stronger_ties_would_drop_it():
                         "finished": [True] * len(its), "tokens": [4] * len(its)})
         return out
 
-    for ties in ("stronger", "paper"):
+    kept = {"stronger": {9, 8, 7, 1}, "paper": {1, 2, 3}, "both": {9, 8, 7, 1, 2, 3}}  # the union
+    for ties, alphas in kept.items():
         res = successive_halving(cells, list(range(27)), compute, baselines=baseline_conditions(),  # type: ignore[arg-type]
                                  config=HalvingConfig(start_items=3, eta=3, ties=ties),
                                  progress=False)
         assert (res.chosen[("stmp", "all")] or {}).get("alpha") == 1.0, ties
-        assert res.rungs[0]["kept"] == (4 if ties == "stronger" else 3)  # α 9, 8, 7 and 1
+        assert {r["alpha"] for r in res.rows if r["rung"] >= 1} == alphas, ties
 
 
 # ------------------------------------------------------------------ halving on the organism
@@ -272,9 +273,9 @@ def test_halving_deterministic_resumable_and_agrees_with_the_grid(organism, dirs
     assert sum(done) + sum(resumed_calls) == sum(r["cells"] + 2 for r in first["rungs"])
 
     # the exhaustive grid on every tune prompt
-    grid: list[dict] = [r.summary() | c.to_dict() | {"key": c.key}
-            for c, r in zip(cells, run_conditions(organism, cells, tune, JUDGE, dirs, gen=GEN))]
-    aligned = run_condition(organism, baseline_conditions()[0], tune, JUDGE, dirs, gen=GEN).summary()
+    grid_runs = run_conditions(organism, [*baseline_conditions(), *cells], tune, JUDGE, dirs, gen=GEN)
+    grid: list[dict] = [r.summary() | c.to_dict() | {"key": c.key} for c, r in zip(cells, grid_runs[2:])]
+    aligned = grid_runs[0].summary()
     grid_best = choose_operating_points(grid, aligned["coherence"])
     again = run()
     assert {k: (r or {}).get("key") for k, r in again.chosen.items()} == {
@@ -289,6 +290,14 @@ def test_halving_deterministic_resumable_and_agrees_with_the_grid(organism, dirs
         assert r["tokens"] == by_key[r["key"]]["tokens"]
     grid_tokens = sum(r["tokens"] for r in grid) + 2 * aligned["tokens"]
     assert again.tokens < 0.7 * grid_tokens
+    # halving replayed on the grid's per-prompt scores is the halving that generates
+    scores = {r.condition.key: r.per_item() for r in grid_runs}
+    replayed = successive_halving(cells, tune, replay(scores, tune), baselines=baseline_conditions(),
+                                  config=cfg, cells_per_batch=8, progress=False)
+    assert replayed.to_dict() == first and replayed.rows == again.rows
+    with pytest.raises(KeyError, match="no saved scores for cell"):
+        successive_halving(cells, tune, replay({}, tune), baselines=baseline_conditions(), config=cfg,
+                           progress=False)
     other = successive_halving(cells, tune, compute, baselines=baseline_conditions(),
                                config=HalvingConfig(start_items=4, eta=3, seed=2),
                                cells_per_batch=8, progress=False)

@@ -11,7 +11,8 @@ among them exactly as the sweep chooses (:func:`~lensteer.evaluation.sweep.choos
   its mean coherence plus ``floor_z`` standard errors does, so a good cell that a handful of
   prompts measure as just below the floor is not dropped; the last rung applies the floor as is.
   Cells that tie on trait score are pruned in favour of the larger α (``ties="stronger"``): on a
-  few prompts a tie mostly means neither cell moved the trait yet. Whatever the ranking, the
+  few prompts a tie mostly means neither cell moved the trait yet; ``ties="both"`` keeps the
+  best of each group by either tie-break (their union, so a few more cells go on). Whatever the ranking, the
   cell the plain selection rule ranks first on a rung's prompts (no slack, smaller α on ties)
   also goes on, so a rule whose only usable cells are weak ones keeps one to the last rung.
 - Prompts: a permutation of the tune items fixed by ``seed``; rung ``r`` uses its first
@@ -53,6 +54,7 @@ __all__ = [
     "SearchResult",
     "prune_by_prior",
     "rank_rows",
+    "replay",
     "rung_sizes",
     "successive_halving",
 ]
@@ -60,6 +62,8 @@ __all__ = [
 #: ``compute_items(cells, items)`` → per cell, per-item lists (``ConditionRun.per_item()``).
 ComputeItems = Callable[[Sequence[Condition], Sequence[EvalItem]], Sequence[Mapping[str, Any]]]
 PER_ITEM = ("trait", "coherence", "ce", "length", "finished", "tokens")
+#: Tie-breaks among cells of equal trait score when a rung is pruned (``HalvingConfig.ties``).
+TIES = ("stronger", "paper", "both")
 
 
 @dataclass
@@ -71,7 +75,7 @@ class HalvingConfig:
     top_layers: int | None = None  # with a prior: start only the cells at the best-scored layers
     min_keep: int = 2  # survivors per (rule, mode) at least: one could fail the floor on more prompts
     floor_z: float = 1.0  # before the last rung, a cell meets the floor if coherence + z·SE does
-    ties: str = "stronger"  # pruning among equal trait scores: "stronger" (larger α) or "paper"
+    ties: str = "stronger"  # pruning among equal trait scores: "stronger" (larger α), "paper" or "both"
     seed: int = 0  # the prompt permutation
 
     def __post_init__(self) -> None:
@@ -81,8 +85,8 @@ class HalvingConfig:
             raise ValueError(f"eta must be at least 2, got {self.eta}.")
         if not self.floor_z >= 0:
             raise ValueError(f"floor_z must be >= 0, got {self.floor_z}.")
-        if self.ties not in ("stronger", "paper"):
-            raise ValueError(f"ties must be 'stronger' or 'paper', not {self.ties!r}.")
+        if self.ties not in TIES:
+            raise ValueError(f"ties must be one of {', '.join(TIES)}, not {self.ties!r}.")
         if self.min_keep < 1:
             raise ValueError(f"min_keep must be at least 1, got {self.min_keep}.")
         if self.top_layers is not None and self.top_layers < 1:
@@ -197,6 +201,30 @@ def _standard_error(xs: Sequence[float | None]) -> float | None:
     return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v))
 
 
+def replay(scores: Mapping[str, Mapping[str, Sequence[Any]]], items: Sequence[EvalItem]) -> ComputeItems:
+    """A ``compute_items`` for :func:`successive_halving` that looks scores up instead of
+    generating: ``scores`` maps a cell key to its ``ConditionRun.per_item()`` on every one of
+    ``items`` (the exhaustive grid's, baselines included). Greedy decoding gives a cell the same
+    score on a prompt in any rung, so a replayed search returns what a generating one does, and
+    search settings (tie-breaks, floors, rung sizes) can be compared on one grid in seconds.
+
+    >>> items = ["q0", "q1", "q2"]
+    >>> scores = {"c": {k: [0, 1, 2] for k in PER_ITEM}}
+    >>> Cell = type("Cell", (), {"key": "c"})
+    >>> replay(scores, items)([Cell()], [items[2], items[0]])[0]["trait"]
+    [2, 0]
+    """
+    position = {id(it): i for i, it in enumerate(items)}
+
+    def compute(cells: Sequence[Condition], its: Sequence[EvalItem]) -> list[dict[str, list[Any]]]:
+        missing = [c.key for c in cells if c.key not in scores]
+        if missing:
+            raise KeyError(f"no saved scores for cell {missing[0]!r}: replay needs the grid of every cell")
+        return [{k: [scores[c.key][k][position[id(it)]] for it in its] for k in PER_ITEM} for c in cells]
+
+    return compute
+
+
 def successive_halving(
     cells: Sequence[Condition],
     items: Sequence[EvalItem],
@@ -262,7 +290,8 @@ def successive_halving(
         keep: set[str] = set()
         for group in groups.values():
             k = max(config.min_keep, math.ceil(len(group) / config.eta))
-            keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z, config.ties)[:k])
+            for ties in (("stronger", "paper") if config.ties == "both" else (config.ties,)):
+                keep.update(row["key"] for row in rank_rows(group, floor, config.floor_z, ties)[:k])
             keep.add(rank_rows(group, floor)[0]["key"])  # the plain rule's pick goes on too
         survivors = [c for c in survivors if c.key in keep]
         rung["kept"] = len(survivors)
