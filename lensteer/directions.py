@@ -66,7 +66,14 @@ class DirectionMismatchError(LensteerError, ValueError):
 
 def unit_vector(v: Any) -> Float[Tensor, " d_model"]:
     """``v / ‖v‖`` as a flat float32 CPU tensor — the one v̂ normalisation (directions, steerers);
-    NaN, infinite or zero vectors raise :class:`InvalidDirectionError`."""
+    NaN, infinite or zero vectors raise :class:`InvalidDirectionError`. A vector already of unit
+    norm (within float32 rounding) comes back bit for bit: dividing it by its norm again would
+    move its last bits, so a direction saved and loaded would steer (and fingerprint) differently.
+
+    >>> v = unit_vector(torch.randn(576))
+    >>> torch.equal(unit_vector(v), v)
+    True
+    """
     v = torch.as_tensor(v).detach().to(torch.float32).flatten().cpu()
     if not torch.isfinite(v).all():
         raise InvalidDirectionError(
@@ -79,6 +86,8 @@ def unit_vector(v: Any) -> Float[Tensor, " d_model"]:
             "The direction v_hat is zero, so it defines no projection: the two classes had "
             "identical means, or the direction was not fitted."
         )
+    if abs(norm - 1.0) <= 1e-6:
+        return v.clone()
     return v / norm
 
 

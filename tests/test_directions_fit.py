@@ -15,6 +15,7 @@ from lensteer.directions import (
     pca_direction,
     projection_stats,
     token_stats,
+    unit_vector,
 )
 from lensteer.errors import FitError, LensteerError
 
@@ -143,6 +144,22 @@ def test_save_load_round_trip_and_model_check(tmp_path, tiny_model):
     wide = fit_direction(*_data(d=48), layer=0)
     with pytest.raises(DirectionMismatchError, match="d_model"):
         wide.check_model(tiny_model, strict=False)
+
+
+def test_a_unit_vector_is_kept_bit_for_bit_through_save_and_load(tmp_path):
+    """Dividing a float32 unit vector by its norm again moves its last bits for about half of
+    all vectors; a loaded direction then steered and fingerprinted unlike the one saved."""
+    g = torch.Generator().manual_seed(0)
+    raw = [torch.randn(576, generator=g) * 3 for _ in range(200)]
+    units = [unit_vector(v) for v in raw]
+    assert all(torch.equal(unit_vector(u), u) for u in units)
+    assert all(abs(float(u.norm()) - 1) < 1e-6 for u in units)
+    assert torch.allclose(units[0], raw[0] / raw[0].norm(), atol=0, rtol=0)  # the first pass divides
+    for i, u in enumerate(units[:40]):
+        d = TraitDirection(v_hat=u, boundary=0.1, mu_pos=1.0, sigma_pos=0.5, mu_neg=-1.0, sigma_neg=0.5,
+                           layer=0, hook="blocks.0.hook_resid_post")
+        d.save(tmp_path / f"{i}.safetensors")
+        assert torch.equal(TraitDirection.load(tmp_path / f"{i}.safetensors").v_hat, d.v_hat), i
 
 
 @pytest.mark.parametrize("v_hat", [[float("nan"), 1.0], [0.0, 0.0]])
