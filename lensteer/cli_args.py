@@ -105,6 +105,14 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def ratio(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    value = finite_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    return value
+
+
 def layer_spec(text: str) -> str:
     """An argparse type: a layer spec whose syntax is valid (the model checks the range)."""
     try:

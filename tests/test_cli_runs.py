@@ -239,3 +239,19 @@ def test_next_writer_removes_a_killed_runs_leftovers_only(tmp_path):
     with lock_out(out):
         assert (tmp_path / ".ev.lock").read_text().strip() == str(os.getpid())
     assert _hidden_leftovers(tmp_path) == ["ev/honesty/.report.md.tmp-z"]
+
+
+def test_evaluate_search_options_reach_the_config():
+    from lensteer.evaluation.cli import _config
+
+    args = build_parser().parse_args(["evaluate", "--model", "organism", "--trait", "honesty", "--out", "x", "--search", "halving",
+                                      "--halving-start", "3", "--halving-ties", "both", "--top-layers", "2",
+                                      "--seed", "5", "--coherence-ratio", "0.85"])
+    halving = _config(args).halving
+    assert (halving.start_items, halving.ties, halving.top_layers, halving.seed) == (3, "both", 2, 5)
+    assert _config(args).coherence_ratio == 0.85
+    plain = _config(build_parser().parse_args(["evaluate", "--model", "organism", "--trait", "honesty", "--out", "x",
+                                               "--search", "halving"])).halving
+    assert (plain.start_items, plain.ties, plain.top_layers) == (4, "stronger", None)
+    assert _config(build_parser().parse_args(["evaluate", "--model", "organism", "--trait", "honesty",
+                                              "--out", "x"])).coherence_ratio == 0.9

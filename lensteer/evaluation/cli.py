@@ -11,10 +11,11 @@ import argparse
 import contextlib
 from typing import Any
 
-from ..cli_args import add_model_options, layer_spec, load_model_from_args, positive_int
+from ..cli_args import add_model_options, layer_spec, load_model_from_args, positive_int, ratio
 from ..errors import UsageError
 from .chatbench import add_arguments as add_chat_arguments
 from .chatbench import judge_choice
+from .search import TIES
 
 
 def add_parser(sub: Any) -> None:
@@ -57,6 +58,14 @@ def add_parser(sub: Any) -> None:
                         "prompts, ...; see docs/search.md)")
     p.add_argument("--halving-start", type=positive_int, default=None,
                    help="with --search halving: prompts per cell in the first rung (default: 4)")
+    p.add_argument("--coherence-ratio", type=ratio, default=None,
+                   help="the selection rule's floor: a cell must reach this share of the aligned "
+                        "baseline's coherence (default: 0.9, the paper's)")
+    p.add_argument("--halving-ties", choices=TIES, default=None,
+                   help="with --search halving: how a rung prunes cells of equal trait score — "
+                        "stronger: the larger α goes on (default); paper: the selection rule's "
+                        "order; both: the survivors of either (about 1.3-1.5x the tokens; "
+                        "docs/search.md)")
     p.add_argument("--top-layers", type=positive_int, default=None,
                    help="with --search halving: start only the cells at the K layers the prior "
                         "(the teacher-forced effect, else the probe's Cohen's d) scores best")
@@ -105,14 +114,17 @@ def _config(args: argparse.Namespace) -> Any:
         gen = replace(gen, batch_size=args.batch_size)
     gen = replace(gen, greedy=not args.sample, seed=args.seed)
     cfg.gen, cfg.seed = gen, args.seed
-    if args.search != "halving" and (args.halving_start or args.top_layers):
-        raise UsageError("--halving-start and --top-layers only apply to --search halving: add "
-                         "--search halving or drop them.")
+    if args.search != "halving" and (args.halving_start or args.top_layers or args.halving_ties):
+        raise UsageError("--halving-start, --halving-ties and --top-layers only apply to --search "
+                         "halving: add --search halving or drop them.")
     cfg.search = args.search
     cfg.halving = replace(cfg.halving, seed=args.seed,
                           **({"start_items": args.halving_start} if args.halving_start else {}),
-                          **({"top_layers": args.top_layers} if args.top_layers else {}))
+                          **({"top_layers": args.top_layers} if args.top_layers else {}),
+                          **({"ties": args.halving_ties} if args.halving_ties else {}))
     cfg.cells_per_batch = args.cells_per_batch
+    if args.coherence_ratio is not None:
+        cfg.coherence_ratio = args.coherence_ratio
     if args.capability is not None:
         cfg.capability = None if args.capability == "none" else args.capability
     for name in ("capability_limit", "max_items", "prompts_per_scenario"):
