@@ -106,10 +106,10 @@ def nonnegative_float(text: str) -> float:
 
 
 def ratio(text: str) -> float:
-    """An argparse type: a number in (0, 1]."""
+    """An argparse type: a number in [0, 1]."""
     value = finite_float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
 
 

@@ -185,7 +185,7 @@ CASES = [
     ("evaluate-search-unknown", ["evaluate", *EV, "--search", "beam"], None),
     ("evaluate-top-layers-without-halving", ["evaluate", *EV, "--top-layers", "2"], None),
     ("evaluate-coherence-ratio-above-1", ["evaluate", *EV, "--coherence-ratio", "1.5"], None),
-    ("evaluate-coherence-ratio-0", ["evaluate", *EV, "--coherence-ratio", "0"], None),
+    ("evaluate-coherence-ratio-negative", ["evaluate", *EV, "--coherence-ratio=-0.1"], None),
     ("evaluate-halving-ties-without-halving", ["evaluate", *EV, "--halving-ties", "both"], None),
     ("evaluate-halving-ties-unknown", ["evaluate", *EV, "--search", "halving", "--halving-ties", "weaker"], None),
     ("evaluate-halving-start-zero", ["evaluate", *EV, "--search", "halving", "--halving-start", "0"], None),

@@ -60,7 +60,7 @@ def add_parser(sub: Any) -> None:
                    help="with --search halving: prompts per cell in the first rung (default: 4)")
     p.add_argument("--coherence-ratio", type=ratio, default=None,
                    help="the selection rule's floor: a cell must reach this share of the aligned "
-                        "baseline's coherence (default: 0.9, the paper's)")
+                        "baseline's coherence (default: 0.9, the paper's; 0: no floor)")
     p.add_argument("--halving-ties", choices=TIES, default=None,
                    help="with --search halving: how a rung prunes cells of equal trait score — "
                         "stronger: the larger α goes on (default); paper: the selection rule's "

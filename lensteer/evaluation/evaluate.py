@@ -122,8 +122,8 @@ class EvaluateConfig:
             raise ValueError(f"search must be one of {', '.join(SEARCHES)}, not {self.search!r}.")
         if self.cells_per_batch is not None and self.cells_per_batch < 1:
             raise ValueError(f"cells_per_batch must be at least 1, got {self.cells_per_batch}.")
-        if not 0 < self.coherence_ratio <= 1:
-            raise ValueError(f"coherence_ratio must be in (0, 1], got {self.coherence_ratio}.")
+        if not 0 <= self.coherence_ratio <= 1:
+            raise ValueError(f"coherence_ratio must be in [0, 1] (0: no floor), got {self.coherence_ratio}.")
 
     @classmethod
     def preset(cls, name: str) -> EvaluateConfig:
