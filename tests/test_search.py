@@ -295,6 +295,8 @@ def test_halving_deterministic_resumable_and_agrees_with_the_grid(organism, dirs
     replayed = successive_halving(cells, tune, replay(scores, tune), baselines=baseline_conditions(),
                                   config=cfg, cells_per_batch=8, progress=False)
     assert replayed.to_dict() == first and replayed.rows == again.rows
+    with pytest.raises(KeyError, match="outside the items"):
+        replay(scores, tune[1:])(cells[:1], tune[:1])
     with pytest.raises(KeyError, match="no saved scores for cell"):
         successive_halving(cells, tune, replay({}, tune), baselines=baseline_conditions(), config=cfg,
                            progress=False)

@@ -64,7 +64,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--halving-ties", choices=TIES, default=None,
                    help="with --search halving: how a rung prunes cells of equal trait score — "
                         "stronger: the larger α goes on (default); paper: the selection rule's "
-                        "order; both: the survivors of either (about 1.3-1.5x the tokens; "
+                        "order; both: the survivors of either (1.1-1.5x the tokens on the measured grids; "
                         "docs/search.md)")
     p.add_argument("--top-layers", type=positive_int, default=None,
                    help="with --search halving: start only the cells at the K layers the prior "

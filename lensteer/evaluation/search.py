@@ -12,9 +12,10 @@ among them exactly as the sweep chooses (:func:`~lensteer.evaluation.sweep.choos
   prompts measure as just below the floor is not dropped; the last rung applies the floor as is.
   Cells that tie on trait score are pruned in favour of the larger α (``ties="stronger"``): on a
   few prompts a tie mostly means neither cell moved the trait yet; ``ties="both"`` keeps the
-  best of each group by either tie-break (their union, so a few more cells go on). Whatever the ranking, the
-  cell the plain selection rule ranks first on a rung's prompts (no slack, smaller α on ties)
-  also goes on, so a rule whose only usable cells are weak ones keeps one to the last rung.
+  best of each group by either tie-break (their union, so a few more cells go on). Whatever the
+  ranking, the cell the plain selection rule ranks first on a rung's prompts (no slack, smaller
+  α on ties) also goes on, so a rule whose only usable cells are weak ones keeps one to the
+  last rung.
 - Prompts: a permutation of the tune items fixed by ``seed``; rung ``r`` uses its first
   ``start_items · eta^r`` (the last rung all of them). A survivor generates only the prompts
   new to the rung and keeps its earlier per-prompt scores (greedy decoding makes them the
@@ -220,6 +221,9 @@ def replay(scores: Mapping[str, Mapping[str, Sequence[Any]]], items: Sequence[Ev
         missing = [c.key for c in cells if c.key not in scores]
         if missing:
             raise KeyError(f"no saved scores for cell {missing[0]!r}: replay needs the grid of every cell")
+        if any(id(it) not in position for it in its):
+            raise KeyError("replay was asked for a prompt outside the items it was given: pass it the "
+                           "same item list the search runs on")
         return [{k: [scores[c.key][k][position[id(it)]] for it in its] for k in PER_ITEM} for c in cells]
 
     return compute
